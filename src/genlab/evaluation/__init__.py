@@ -1,0 +1,8 @@
+"""Metrics (pure functions: arrays in, numbers out), feature extractors and reports.
+
+- :mod:`.fid`: FID, KID, k-NN precision/recall on features.
+- :mod:`.likelihood`: IWAE estimate of -log p(x), ELBO, active units, KL per dimension.
+- :mod:`.disentanglement`: BetaVAE score, FactorVAE score, MIG, DCI (disentanglement_lib settings).
+- :mod:`.image_metrics`: PSNR, SSIM, L1, classification accuracy.
+- :mod:`.latent`: latent completeness and continuity.
+"""
