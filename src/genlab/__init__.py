@@ -1,0 +1,14 @@
+"""genlab: train, sample, evaluate and explore deep generative models.
+
+    import genlab
+    model = genlab.train("vae", "fashion-mnist", "runs/vae", epochs=10)
+    model = genlab.load("runs/vae")
+    images = model.sample(64)          # (64, 1, 28, 28) in [0, 1]
+"""
+
+__version__ = "0.1.0"
+
+from .errors import GenlabError  # noqa: E402
+from .training import TrainConfig, fit, load, resume, train  # noqa: E402
+
+__all__ = ["GenlabError", "TrainConfig", "fit", "load", "resume", "train", "__version__"]

@@ -1,0 +1,28 @@
+"""Model families, by name: one registry dict."""
+
+from __future__ import annotations
+
+from ..errors import one_of
+from .autoencoder import AEConfig, Autoencoder
+from .base import GenerativeModel
+from .vae import VAE, VAEConfig
+
+MODELS: dict[str, type[GenerativeModel]] = {
+    "ae": Autoencoder,
+    "vae": VAE,
+}
+
+
+def model_class(name: str) -> type[GenerativeModel]:
+    if name not in MODELS:
+        raise one_of("model", name, MODELS)
+    return MODELS[name]
+
+
+def build_model(name: str, **config) -> GenerativeModel:
+    """``build_model('vae', image_shape=(1, 28, 28), beta=4)``: the family's config, then the model."""
+    cls = model_class(name)
+    return cls(cls.config_class(**config))
+
+
+__all__ = ["MODELS", "model_class", "build_model", "GenerativeModel", "AEConfig", "Autoencoder", "VAEConfig", "VAE"]

@@ -1,0 +1,121 @@
+"""Networks shared by the families: MLP and convolutional encoders and decoders for any image size.
+
+Size rule (conv): each of the ``depth`` stride-2 stages maps a side of n pixels to ceil(n / 2);
+the decoder upsamples to the exact sizes the encoder saw, so every size from 4x4 up works
+(8x8 digits, 28x28 Fashion-MNIST, 64x64 dSprites, and odd user sizes such as 30x45).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..errors import GenlabError
+
+MIN_CONV_SIDE = 4
+
+
+def conv_sizes(height: int, width: int, depth: int) -> list[tuple[int, int]]:
+    """Feature-map sizes after each stride-2 stage, input first: [(H, W), (ceil(H/2), ceil(W/2)), ...]."""
+    sizes = [(height, width)]
+    for _ in range(depth):
+        h, w = sizes[-1]
+        sizes.append(((h + 1) // 2, (w + 1) // 2))
+    return sizes
+
+
+def default_depth(height: int, width: int) -> int:
+    """Stride-2 stages for an image: halve until the smaller side is about 4 (1 for 8x8, 2 for 28x28, 4 for 64x64)."""
+    return max(1, min(5, int(math.log2(min(height, width))) - 2))
+
+
+def check_conv_size(shape: tuple[int, int, int]) -> None:
+    c, h, w = shape
+    if min(h, w) < MIN_CONV_SIDE:
+        raise GenlabError(f"conv networks need images of at least {MIN_CONV_SIDE}x{MIN_CONV_SIDE}, got {h}x{w}; "
+                          "use --set arch=mlp or a larger image size")
+
+
+def default_channels(shape: tuple[int, int, int], base: int = 32) -> tuple[int, ...]:
+    """Channel widths per stage: base, 2*base, ... capped at 8*base."""
+    depth = default_depth(shape[1], shape[2])
+    return tuple(min(base * 2**i, base * 8) for i in range(depth))
+
+
+def mlp(sizes: list[int], act: type[nn.Module] = nn.ReLU, last_act: bool = False) -> nn.Sequential:
+    """Linear layers sizes[0] -> ... -> sizes[-1] with ``act`` between them."""
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2 or last_act:
+            layers.append(act())
+    return nn.Sequential(*layers)
+
+
+class ConvEncoder(nn.Module):
+    """(B, C, H, W) -> (B, out_features): stride-2 conv stages, then flatten and a linear layer."""
+
+    def __init__(self, shape: tuple[int, int, int], channels: tuple[int, ...], out_features: int):
+        super().__init__()
+        check_conv_size(shape)
+        c, h, w = shape
+        layers: list[nn.Module] = []
+        for ch in channels:
+            layers += [nn.Conv2d(c, ch, 3, stride=2, padding=1), nn.BatchNorm2d(ch), nn.LeakyReLU(0.2)]
+            c = ch
+        self.features = nn.Sequential(*layers)
+        fh, fw = conv_sizes(h, w, len(channels))[-1]
+        self.head = nn.Linear(c * fh * fw, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).flatten(1))
+
+
+class ConvDecoder(nn.Module):
+    """(B, in_features) -> (B, C, H, W) logits: a linear layer to the smallest map, then
+    nearest-upsample + 3x3 conv stages back to the exact encoder sizes (no checkerboard, any size)."""
+
+    def __init__(self, shape: tuple[int, int, int], channels: tuple[int, ...], in_features: int):
+        super().__init__()
+        check_conv_size(shape)
+        c, h, w = shape
+        sizes = conv_sizes(h, w, len(channels))
+        chans = list(channels)[::-1]  # widest first
+        self.start = (chans[0], *sizes[-1])
+        self.fc = nn.Linear(in_features, chans[0] * sizes[-1][0] * sizes[-1][1])
+        stages = []
+        for i, size in enumerate(reversed(sizes[:-1])):
+            out = chans[i + 1] if i + 1 < len(chans) else chans[-1]
+            stages.append(nn.ModuleDict({
+                "conv": nn.Conv2d(chans[i], out, 3, padding=1),
+                "norm": nn.BatchNorm2d(out),
+            }))
+        self.sizes = [tuple(s) for s in reversed(sizes[:-1])]
+        self.stages = nn.ModuleList(stages)
+        self.act = nn.LeakyReLU(0.2)
+        self.out = nn.Conv2d(chans[-1], c, 3, padding=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.act(self.fc(z)).view(z.shape[0], *self.start)  # (B, C0, h0, w0)
+        for size, stage in zip(self.sizes, self.stages):
+            x = nn.functional.interpolate(x, size=size, mode="nearest")
+            x = self.act(stage["norm"](stage["conv"](x)))
+        return self.out(x)  # (B, C, H, W) logits
+
+
+def build_encoder(arch: str, shape: tuple[int, int, int], out_features: int,
+                  hidden: tuple[int, ...], channels: tuple[int, ...]) -> nn.Module:
+    """Image (B, C, H, W) -> (B, out_features). ``arch`` is 'mlp' or 'conv'."""
+    if arch == "mlp":
+        return nn.Sequential(nn.Flatten(), mlp([math.prod(shape), *hidden, out_features]))
+    return ConvEncoder(shape, channels or default_channels(shape), out_features)
+
+
+def build_decoder(arch: str, shape: tuple[int, int, int], in_features: int,
+                  hidden: tuple[int, ...], channels: tuple[int, ...]) -> nn.Module:
+    """(B, in_features) -> logits (B, C, H, W). Mirror of :func:`build_encoder`."""
+    if arch == "mlp":
+        return nn.Sequential(mlp([in_features, *reversed(hidden), math.prod(shape)]), nn.Unflatten(1, shape))
+    return ConvDecoder(shape, channels or default_channels(shape), in_features)

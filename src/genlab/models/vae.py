@@ -1,0 +1,130 @@
+"""Variational autoencoder and beta-VAE (Kingma & Welling 2014; Higgins et al. 2017; Burgess et al. 2018).
+
+The encoder outputs mu and log sigma^2 of q(z|x); z = mu + sigma * eps (reparameterisation);
+the loss is the negative ELBO with a weight on the KL term:
+
+    L = E_q[-log p(x|z)] + beta * KL(q(z|x) || N(0, I))        (nats per image)
+
+beta = 1 is the VAE, beta > 1 the beta-VAE of the notes. ``kl_warmup_steps`` ramps beta from 0;
+``capacity_max`` > 0 switches to the capacity-annealed objective of Burgess et al. 2018:
+recon + gamma * |KL - C|, C growing linearly from 0 to capacity_max over ``capacity_steps``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .. import losses
+from .base import GenerativeModel, check, standard_normal
+from .blocks import build_decoder, build_encoder
+
+
+@dataclass
+class VAEConfig:
+    """VAE / beta-VAE hyper-parameters."""
+
+    image_shape: tuple[int, int, int] = (1, 28, 28)  # (C, H, W), set from the data
+    arch: str = "conv"  # 'conv' or 'mlp'
+    latent_dim: int = 16  # size of z
+    hidden: tuple[int, ...] = (512,)  # MLP hidden widths (encoder; the decoder mirrors them)
+    channels: tuple[int, ...] = ()  # conv widths per stride-2 stage; () picks them from the image size
+    beta: float = 1.0  # weight of the KL term; > 1 is a beta-VAE
+    likelihood: str = "bernoulli"  # p(x|z): 'bernoulli' (BCE on logits) or 'gaussian' (fixed sigma)
+    sigma: float = 1.0  # std of the Gaussian likelihood
+    kl_warmup_steps: int = 0  # beta ramps linearly from 0 over this many steps
+    capacity_max: float = 0.0  # > 0: Burgess et al. capacity objective, C in nats
+    capacity_steps: int = 100_000  # steps over which C grows from 0 to capacity_max
+    gamma: float = 1000.0  # weight of |KL - C| in the capacity objective
+
+    def __post_init__(self):
+        check(self.arch in ("conv", "mlp"), f"arch must be 'conv' or 'mlp', got '{self.arch}'")
+        check(self.latent_dim >= 1, f"latent_dim must be an integer >= 1, got {self.latent_dim}")
+        check(self.beta >= 0, f"beta must be a number >= 0, got {self.beta}")
+        check(self.likelihood in ("bernoulli", "gaussian"),
+              f"likelihood must be 'bernoulli' or 'gaussian', got '{self.likelihood}'")
+        check(self.sigma > 0, f"sigma must be a number > 0, got {self.sigma}")
+        check(self.kl_warmup_steps >= 0, f"kl_warmup_steps must be an integer >= 0, got {self.kl_warmup_steps}")
+        check(self.capacity_max >= 0, f"capacity_max must be a number >= 0, got {self.capacity_max}")
+        check(self.capacity_steps >= 1, f"capacity_steps must be an integer >= 1, got {self.capacity_steps}")
+        check(all(h >= 1 for h in self.hidden), "hidden widths must be integers >= 1")
+
+
+class VAE(GenerativeModel):
+    family = "vae"
+    config_class = VAEConfig
+
+    def __init__(self, config: VAEConfig):
+        super().__init__(config)
+        shape = tuple(config.image_shape)
+        d = config.latent_dim
+        # One encoder trunk, two linear heads would do; a single 2d-wide output is the same and faster.
+        self.encoder = build_encoder(config.arch, shape, 2 * d, config.hidden, config.channels)
+        self.decoder = build_decoder(config.arch, shape, d, config.hidden, config.channels)
+
+    # ---- the probabilistic pieces ----
+    def encode_dist(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z|x): (B, C, H, W) -> mu, logvar, each (B, latent_dim)."""
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The posterior mean E_q[z] (B, latent_dim), the usual deterministic code."""
+        return self.encode_dist(x)[0]
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z -> the mean of p(x|z), images in [0, 1]."""
+        return torch.sigmoid(self.decoder(z))
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    def recon_nll(self, logits: torch.Tensor, x: torch.Tensor, constant: bool = True) -> torch.Tensor:
+        """-log p(x|z) per image (B,), from decoder logits."""
+        if self.config.likelihood == "bernoulli":
+            return losses.bernoulli_nll(logits, x)
+        return losses.gaussian_nll(torch.sigmoid(logits), x, self.config.sigma, constant=constant)
+
+    def log_px_given_z(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) for K latents per image: x (B, C, H, W), z (B, K, D) -> (B, K)."""
+        b, k, d = z.shape
+        logits = self.decoder(z.reshape(b * k, d))
+        xs = x.unsqueeze(1).expand(b, k, *x.shape[1:]).reshape(b * k, *x.shape[1:])
+        return -self.recon_nll(logits, xs).view(b, k)
+
+    def beta_at(self, step: int) -> float:
+        if self.config.kl_warmup_steps > 0:
+            return self.config.beta * min(1.0, step / self.config.kl_warmup_steps)
+        return self.config.beta
+
+    def loss(self, x: torch.Tensor, step: int = 0) -> dict[str, torch.Tensor]:
+        mu, logvar = self.encode_dist(x)  # (B, D) each
+        z = losses.reparameterize(mu, logvar)
+        rec = self.recon_nll(self.decoder(z), x, constant=False).mean()
+        kl = losses.kl_normal_standard(mu, logvar).sum(1).mean()
+        if self.config.capacity_max > 0:
+            c = self.config.capacity_max * min(1.0, step / self.config.capacity_steps)
+            total = rec + self.config.gamma * (kl - c).abs()
+        else:
+            total = rec + self.beta_at(step) * kl
+        return {"loss": total, "recon": rec, "kl": kl}
+
+    def train_step(self, batches, optimizers, step):
+        out = self.loss(batches.next().x, step)
+        opt = optimizers["model"]
+        opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        opt.step()
+        return {k: v.detach() for k, v in out.items()}
+
+    @torch.no_grad()
+    def sample_latent(self, n, generator=None):
+        return standard_normal(n, self.config.latent_dim, generator, self.device)
+
+    @torch.no_grad()
+    def sample(self, n, generator=None, labels=None):
+        """Decode n draws of the prior N(0, I): new images, (n, C, H, W) in [0, 1]."""
+        return self.decode(self.sample_latent(n, generator))
+
+

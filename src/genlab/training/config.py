@@ -1,0 +1,39 @@
+"""The training configuration shared by every family."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..models.base import check
+
+
+@dataclass
+class TrainConfig:
+    """How to train: length, batch, optimiser, logging, device. Reachable with ``--set NAME=VALUE``."""
+
+    epochs: int | None = None  # length of the whole run in epochs (counting resumed ones) ...
+    steps: int | None = None  # ... or in steps (training iterations); steps wins when both are set
+    batch_size: int = 128  # images per batch (per update)
+    lr: float = 1e-3  # Adam learning rate (GANs: see the model's lr_g / lr_d)
+    betas: tuple[float, ...] = (0.9, 0.999)  # Adam betas
+    weight_decay: float = 0.0
+    seed: int = 0  # seeds weights, noise and the data order: same seed, same run (on CPU)
+    device: str = "cpu"  # 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    compile: bool = False  # torch.compile the networks
+    log_every: int = 50  # steps between metrics.jsonl lines
+    sample_every: int = 1  # epochs between sample grids
+    checkpoint_every: int = 0  # steps between checkpoints; 0 = at each epoch end and at the end
+    num_samples: int = 64  # images in each sample grid
+
+    def __post_init__(self):
+        check(self.epochs is None or self.epochs >= 1, f"epochs must be an integer >= 1, got {self.epochs}")
+        check(self.steps is None or self.steps >= 1, f"steps must be an integer >= 1, got {self.steps}")
+        check(self.batch_size >= 1, f"batch_size must be an integer >= 1, got {self.batch_size}")
+        check(self.lr > 0, f"lr must be a number > 0, got {self.lr}")
+        check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+              f"betas must be two numbers in [0, 1), got {self.betas}")
+        check(self.log_every >= 1, f"log_every must be an integer >= 1, got {self.log_every}")
+        check(self.sample_every >= 1, f"sample_every must be an integer >= 1, got {self.sample_every}")
+        check(self.checkpoint_every >= 0, f"checkpoint_every must be an integer >= 0, got {self.checkpoint_every}")
+        check(1 <= self.num_samples <= 1024, f"num_samples must be an integer in [1, 1024], got {self.num_samples}")
