@@ -46,3 +46,58 @@ def squared_error(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """z = mu + sigma * eps, eps ~ N(0, I): the sampling moved out of the gradient path."""
     return mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+
+
+# ---------------------------------------------------------------------------------------------
+# GAN losses
+#
+# All take discriminator logits l (any shape: (B,) or (B, 1, h, w) patches) and return the mean
+# over every element. D(x) = sigmoid(l), written in stable logits form:
+#     log D = log sigmoid(l) = -softplus(-l)        log(1 - D) = log sigmoid(-l) = -softplus(l)
+# Both functions return a quantity to *minimise*.
+# ---------------------------------------------------------------------------------------------
+
+GAN_LOSSES = ("minimax", "nonsaturating", "lsgan", "hinge")
+
+
+def _check_gan_kind(kind: str) -> None:
+    if kind not in GAN_LOSSES:
+        from .errors import one_of
+
+        raise one_of("GAN loss", kind, GAN_LOSSES)
+
+
+def gan_d_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Discriminator loss (to minimise), mean over the batch / patches.
+
+    minimax, nonsaturating: D ascends  log D(x) + log(1 - D(G(z)))  (the notes' objective), i.e.
+                            minimises  softplus(-l_real) + softplus(l_fake).
+    lsgan:  1/2 (D(x) - 1)^2 + 1/2 D(G(z))^2 on the raw outputs (Mao et al. 2017).
+    hinge:  relu(1 - l_real) + relu(1 + l_fake) (Lim & Ye 2017; Miyato et al. 2018).
+    """
+    _check_gan_kind(kind)
+    if kind in ("minimax", "nonsaturating"):
+        return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    if kind == "lsgan":
+        return 0.5 * (real_logits - 1.0).pow(2).mean() + 0.5 * fake_logits.pow(2).mean()
+    return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+
+
+def gan_g_loss(kind: str, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
+    """Generator loss (to minimise), mean over the batch / patches.
+
+    minimax:       G descends log(1 - D(G(z))) = -softplus(l_fake)  (exactly the notes' objective;
+                   its gradient ~ D(G(z)) vanishes when D confidently rejects early samples).
+    nonsaturating: G ascends log D(G(z)), i.e. minimises softplus(-l_fake) (gradient ~ 1 - D(G(z))).
+    lsgan:         1/2 (D(G(z)) - 1)^2 on the raw outputs.
+    hinge:         -l_fake.
+    ``real_logits`` is accepted for relativistic-style variants and unused by these four.
+    """
+    _check_gan_kind(kind)
+    if kind == "minimax":
+        return -F.softplus(fake_logits).mean()
+    if kind == "nonsaturating":
+        return F.softplus(-fake_logits).mean()
+    if kind == "lsgan":
+        return 0.5 * (fake_logits - 1.0).pow(2).mean()
+    return -fake_logits.mean()
