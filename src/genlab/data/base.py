@@ -65,3 +65,22 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """float in [0, 1] -> uint8, rounded and clamped."""
     return images.detach().clamp(0, 1).mul(255).round().to(torch.uint8)
+
+
+def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize uint8 (N, C, H, W) to (N, C, size, size): antialiased bilinear, in chunks, uint8 out.
+
+    Non-square images are center-cropped to a square first.
+    """
+    n, c, h, w = images.shape
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    images = images[:, :, top:top + side, left:left + side]
+    if side == size:
+        return images.contiguous()
+    out = torch.empty((n, c, size, size), dtype=torch.uint8)
+    for a in range(0, n, 4096):
+        x = images[a:a + 4096].float()
+        y = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out[a:a + 4096] = y.round_().clamp_(0, 255).to(torch.uint8)
+    return out

@@ -1,0 +1,76 @@
+"""Datasets: built-ins by name, user image folders, all held in memory as uint8 :class:`ImageData`.
+
+``load_dataset(name, split, image_size)`` takes a built-in name (see ``DATASETS``) or a path to a
+folder of images. Built-ins keep their native size unless ``image_size`` is given; folders are
+center-cropped and resized to ``image_size`` (64 by default).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from genlab.data import idx
+from genlab.data.base import ImageData, resize_images, to_float, to_uint8
+from genlab.data.digits import load_digits
+from genlab.data.dsprites import DSprites, load_dsprites
+from genlab.data.folders import (DEFAULT_IMAGE_SIZE, load_folder, load_image_folder, load_paired_folder,
+                                 load_unpaired_folder)
+from genlab.errors import GenlabError, one_of
+
+SPLITS = ("train", "test")
+
+# name -> (short description, loader(split) -> ImageData, available() -> bool)
+_BUILTINS = {
+    "fashion-mnist": ("Fashion-MNIST: 60k/10k 28x28 grayscale garments, 10 classes",
+                      lambda split: idx.load_idx_dataset("fashion-mnist", split),
+                      lambda: idx.is_available("fashion-mnist")),
+    "mnist": ("MNIST: 60k/10k 28x28 grayscale handwritten digits, 10 classes",
+              lambda split: idx.load_idx_dataset("mnist", split),
+              lambda: idx.is_available("mnist")),
+    "digits": ("scikit-learn digits: 1,500/297 8x8 grayscale digits, 10 classes (always available)",
+               load_digits, lambda: True),
+    "dsprites": ("dSprites: 64x64 binary shapes with 5 factors (100k/10k subset of 737,280)",
+                 load_dsprites, lambda: True),
+}
+
+DATASETS: dict[str, str] = {name: entry[0] for name, entry in _BUILTINS.items()}
+
+
+def register_dataset(name: str, description: str, loader, available=lambda: True) -> None:
+    """Add a built-in: ``loader(split) -> ImageData`` (for derived datasets defined elsewhere)."""
+    _BUILTINS[name] = (description, loader, available)
+    DATASETS[name] = description
+
+
+def list_datasets() -> list[tuple[str, str, bool]]:
+    """(name, description, available on this machine without downloading) for every built-in."""
+    return [(name, desc, bool(avail())) for name, (desc, _, avail) in _BUILTINS.items()]
+
+
+def load_dataset(name: str, split: str = "train", image_size: int | None = None) -> ImageData:
+    """Load a built-in dataset by name, or an image folder by path, as an in-memory ImageData.
+
+    split: "train" or "test". image_size: square side to resize to (built-ins: only when given;
+    folders: 64 when not given).
+    """
+    if split not in SPLITS:
+        raise one_of("split", split, SPLITS)
+    if image_size is not None and (not isinstance(image_size, int) or image_size < 1):
+        raise GenlabError(f"image_size must be a positive integer, got {image_size!r}")
+    if name in _BUILTINS:
+        data = _BUILTINS[name][1](split)
+        if image_size is not None and data.images.shape[-1] != image_size:
+            data.images = resize_images(data.images, image_size)
+            if data.pair is not None:
+                data.pair = resize_images(data.pair, image_size)
+        return data
+    path = Path(name).expanduser()
+    if path.exists() or any(sep in name for sep in ("/", "\\")) or name.startswith("."):
+        return load_folder(path, split, image_size or DEFAULT_IMAGE_SIZE)
+    raise GenlabError(f"unknown dataset '{name}'; choose one of: {', '.join(sorted(_BUILTINS))}, "
+                      "or give the path of an image folder")
+
+
+__all__ = ["DATASETS", "DSprites", "ImageData", "list_datasets", "load_dataset", "load_image_folder",
+           "load_paired_folder", "load_unpaired_folder", "register_dataset", "resize_images", "to_float",
+           "to_uint8"]
