@@ -148,13 +148,16 @@ def fit(model, data, train: TrainConfig, run_dir: str | Path | None = None, test
     count, t0, images_seen = 0, time.perf_counter(), 0
     bar = tqdm(total=total, initial=step, disable=quiet, dynamic_ncols=True, desc=model.family, unit="step")
     model.train()
+    in_step = False
     try:
         while step < total:
+            in_step = True
             with autocast:
                 out = model.train_step(batches, optimizers, step)
             for sch in schedulers.values():
                 sch.step()
             step += 1
+            in_step = False
             count += 1
             images_seen += batches.batch_size * model.batches_per_step
             for k, v in out.items():
@@ -188,6 +191,11 @@ def fit(model, data, train: TrainConfig, run_dir: str | Path | None = None, test
                     _grid(model, preview_batch, preview_gen_seed, run_dir, f"epoch_{epoch:03d}", log, step)
             if (epoch_end and train.checkpoint_every == 0) or (train.checkpoint_every and step % train.checkpoint_every == 0):
                 save()
+    except KeyboardInterrupt:
+        if not in_step:  # between two whole steps the state is consistent: --resume continues from here
+            save()
+        raise
+    else:
         if step % steps_per_epoch != 0:
             model.on_epoch_end(data)
         save()
