@@ -131,23 +131,21 @@ def render_grid(path: Path) -> Path:
     Per base sprite, the 32x32 images of all positions are windows of one padded canvas; only the
     packed bits (377 MB) are ever held, never the 3 GB of pixels.
     """
-    patches = sprite_patches()
+    base = sprite_patches().reshape(-1, PATCH, PATCH)  # (720, 32, 32) in (shape, scale, orientation) order
     header = np.lib.format.header_data_from_array_1_0(np.zeros((0, 512), np.uint8))
-    header["shape"] = (NUM_IMAGES, SIZE * SIZE // 8)
+    header["shape"] = (len(base) * 32 * 32, SIZE * SIZE // 8)
     window = np.lib.stride_tricks.sliding_window_view
 
     def write(fobj):
         np.lib.format.write_array_header_1_0(fobj, header)
         canvas = np.zeros((SIZE + PATCH - 1, SIZE + PATCH - 1), dtype=np.uint8)  # (95, 95), patch at 31
-        for sh in range(3):
-            for sc in range(6):
-                for o in range(40):
-                    canvas[31:31 + PATCH, 31:31 + PATCH] = patches[sh, sc, o]
-                    # window (a, b) = canvas[a:a+64, b:b+64] holds the patch at offset (31-a, 31-b)
-                    w = window(canvas, (SIZE, SIZE))[::-1, ::-1]  # (posY, posX, 64, 64)
-                    # grid order is posX-major: (posX, posY, 64, 64)
-                    block = np.ascontiguousarray(w.transpose(1, 0, 2, 3)).reshape(-1, SIZE * SIZE)
-                    fobj.write(np.packbits(block > 0, axis=1).tobytes())
+        for patch in base:
+            canvas[31:31 + PATCH, 31:31 + PATCH] = patch
+            # window (a, b) = canvas[a:a+64, b:b+64] holds the patch at offset (31-a, 31-b)
+            w = window(canvas, (SIZE, SIZE))[::-1, ::-1]  # (posY, posX, 64, 64)
+            # grid order is posX-major: (posX, posY, 64, 64)
+            block = np.ascontiguousarray(w.transpose(1, 0, 2, 3)).reshape(-1, SIZE * SIZE)
+            fobj.write(np.packbits(block > 0, axis=1).tobytes())
 
     path.parent.mkdir(parents=True, exist_ok=True)
     return paths.atomic_write(path, write)
