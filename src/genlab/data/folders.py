@@ -70,9 +70,14 @@ def _to_square(im: Image.Image, size: int, mode: str, half: str | None, path: Pa
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)  # (C, H, W)
 
 
-def read_images(files: list[Path], image_size: int, half: str | None = None) -> torch.Tensor:
-    """Read image files into uint8 (N, C, S, S): C = 1 if every file is grayscale, else 3."""
-    mode = "L" if all(_is_gray(p) for p in files) else "RGB"
+def color_mode(files: list[Path]) -> str:
+    """"L" if every file is grayscale, else "RGB" (reads headers only; names an unreadable file)."""
+    return "L" if all([_is_gray(p) for p in files]) else "RGB"
+
+
+def read_images(files: list[Path], image_size: int, half: str | None = None, mode: str | None = None) -> torch.Tensor:
+    """Read image files into uint8 (N, C, S, S): C = 1 if ``mode`` (default: :func:`color_mode`) is "L", else 3."""
+    mode = mode or color_mode(files)
     out = np.empty((len(files), 1 if mode == "L" else 3, image_size, image_size), dtype=np.uint8)
     for i, path in enumerate(files):
         with _open(path) as im:
@@ -129,13 +134,17 @@ def load_image_folder(path, image_size: int = DEFAULT_IMAGE_SIZE, split: str = "
     path = _check_dir(path)
     root = _split_root(path, split)
     files, labels, classes = _collect(root or path)
+    # decide channels over the whole set (both splits), so train and test agree
+    every = files if root is None else [f for s in ("train", "test") if (path / s).is_dir()
+                                        for f in _collect(path / s)[0]]
+    mode = color_mode(every)
     meta = {"split": split, "source": str(path)}
     if root is None:
         keep = seeded_split(len(files), split)
         files = [files[i] for i in keep]
         labels = None if labels is None else [labels[i] for i in keep]
         meta["subset"] = f"seeded 90/10 split (seed {SPLIT_SEED})"
-    images = read_images(files, image_size) if files else torch.zeros((0, 1, image_size, image_size), dtype=torch.uint8)
+    images = read_images(files, image_size, mode=mode) if files else torch.zeros((0, 1, image_size, image_size), dtype=torch.uint8)
     return ImageData(name=path.name, images=images,
                      labels=None if labels is None else torch.tensor(labels, dtype=torch.int64),
                      classes=classes, meta=meta)
@@ -165,22 +174,24 @@ def load_paired_folder(path, image_size: int = DEFAULT_IMAGE_SIZE, split: str = 
         if not a_files:
             raise GenlabError(f"{ab / 'A'} holds no images; put the input images in A/ and the targets in B/")
         pairs = [(p, b_by_stem[p.stem]) for p in a_files]
+        mode_a, mode_b = color_mode(a_files), color_mode(b_files)
         if ab == path:
             pairs = [pairs[i] for i in seeded_split(len(pairs), split)]
             meta["subset"] = f"seeded 90/10 split (seed {SPLIT_SEED})"
-        a = read_images([p for p, _ in pairs], image_size)
-        b = read_images([q for _, q in pairs], image_size)
+        a = read_images([p for p, _ in pairs], image_size, mode=mode_a)
+        b = read_images([q for _, q in pairs], image_size, mode=mode_b)
         meta["layout"] = "A/B folders"
     else:
         root = _split_root(path, split)
         files = list_images(root or path)
         if not files:
             raise GenlabError(f"{root or path} holds no images; give A/ and B/ folders or side-by-side A|B images")
+        mode = color_mode(files)
         if root is None:
             files = [files[i] for i in seeded_split(len(files), split)]
             meta["subset"] = f"seeded 90/10 split (seed {SPLIT_SEED})"
-        a = read_images(files, image_size, half="left")
-        b = read_images(files, image_size, half="right")
+        a = read_images(files, image_size, half="left", mode=mode)
+        b = read_images(files, image_size, half="right", mode=mode)
         meta["layout"] = "side by side (A left, B right)"
     return ImageData(name=path.name, images=a, pair=b, meta=meta)
 
