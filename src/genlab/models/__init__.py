@@ -5,11 +5,13 @@ from __future__ import annotations
 from ..errors import one_of
 from .autoencoder import AEConfig, Autoencoder
 from .base import GenerativeModel
+from .gan import GAN, ConditionalGAN, GANConfig
 from .vae import VAE, VAEConfig
 
 MODELS: dict[str, type[GenerativeModel]] = {
     "ae": Autoencoder,
     "vae": VAE,
+    "gan": GAN, "cgan": ConditionalGAN,
 }
 
 

@@ -1,0 +1,343 @@
+"""GAN and conditional GAN (Goodfellow et al. 2014; Radford et al. 2016; Mirza & Osindero 2014;
+Miyato & Koyama 2018).
+
+G maps noise z ~ N(0, I) to an image, D maps an image to a logit l, D(x) = sigmoid(l). The notes'
+objective is the two-player game
+
+    min_G max_D  E_x[log D(x)] + E_z[log(1 - D(G(z)))]
+
+trained as in the notes' algorithm: for each iteration, k = ``d_steps`` discriminator updates
+(each on a fresh real batch and fresh noise, ascending the objective), then one generator update.
+``loss='minimax'`` is exactly that (G descends log(1 - D(G(z)))); ``loss='nonsaturating'``, the
+default, has G ascend log D(G(z)) instead, because the minimax G gradient (~ D(G(z))) vanishes
+when D confidently rejects early samples, while this one (~ 1 - D(G(z))) does not. ``lsgan`` and
+``hinge`` are the least-squares (Mao et al. 2017) and hinge (Lim & Ye 2017) games. The formulas
+are in :mod:`genlab.losses`.
+
+A conditional GAN (``num_classes > 0``) gives the label y to both networks: G(z, y) takes a label
+embedding concatenated to the noise; D is a projection discriminator (Miyato & Koyama 2018),
+
+    logit(x, y) = psi(phi(x)) + <embed(y), phi(x)>
+
+so D judges (image, label) pairs. Images enter and leave the model in [0, 1]; G works in [-1, 1]
+(tanh output) and D sees real images mapped to [-1, 1] too.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+from .. import losses
+from ..errors import GenlabError
+from .base import GenerativeModel, check, standard_normal
+from .blocks import check_conv_size, conv_sizes, default_channels, mlp
+
+ARCHS = ("dcgan", "mlp")
+
+
+@dataclass
+class GANConfig:
+    """GAN / conditional GAN hyper-parameters (``num_classes > 0`` makes it conditional)."""
+
+    image_shape: tuple[int, int, int] = (1, 28, 28)  # (C, H, W), set from the data
+    arch: str = "dcgan"  # 'dcgan' (conv) or 'mlp' (fully connected, as in Goodfellow et al.)
+    latent_dim: int = 64  # size of the noise z
+    hidden: tuple[int, ...] = (256, 512)  # MLP widths of G (D uses them reversed)
+    channels: tuple[int, ...] = ()  # DCGAN widths per stride-2 stage of D (G mirrors); () picks from the size
+    loss: str = "nonsaturating"  # 'minimax' (the notes), 'nonsaturating', 'lsgan' or 'hinge'
+    d_steps: int = 1  # k: discriminator updates per generator update, each on a fresh real batch
+    lr_g: float = 2e-4  # Adam learning rate of G
+    lr_d: float = 2e-4  # Adam learning rate of D
+    betas: tuple[float, ...] = (0.5, 0.999)  # Adam betas of both (DCGAN's)
+    spectral_norm: bool = False  # spectral normalisation on every layer of D (then no BatchNorm in D)
+    ema: bool = True  # keep an exponential moving average of G's weights and sample from it
+    ema_decay: float = 0.999  # EMA: w_ema <- decay * w_ema + (1 - decay) * w
+    ema_start: int = 0  # before this step the EMA copy just follows G
+    num_classes: int = 0  # > 0: conditional GAN on labels 0..num_classes-1
+    label_dim: int = 32  # size of G's label embedding (conditional only)
+
+    def __post_init__(self):
+        check(len(self.image_shape) == 3 and all(int(s) >= 1 for s in self.image_shape),
+              f"image_shape must be three integers (C, H, W) >= 1, got {self.image_shape}")
+        check(self.arch in ARCHS, f"arch must be 'dcgan' or 'mlp', got '{self.arch}'")
+        check(self.latent_dim >= 1, f"latent_dim must be an integer >= 1, got {self.latent_dim}")
+        check(len(self.hidden) >= 1 and all(h >= 1 for h in self.hidden),
+              f"hidden must be a comma-separated list of integers >= 1, got {self.hidden}")
+        check(all(c >= 1 for c in self.channels),
+              f"channels must be a comma-separated list of integers >= 1 (or empty), got {self.channels}")
+        check(self.loss in losses.GAN_LOSSES,
+              f"loss must be one of {', '.join(losses.GAN_LOSSES)}, got '{self.loss}'")
+        check(self.d_steps >= 1, f"d_steps must be an integer >= 1, got {self.d_steps}")
+        check(self.lr_g > 0, f"lr_g must be a number > 0, got {self.lr_g}")
+        check(self.lr_d > 0, f"lr_d must be a number > 0, got {self.lr_d}")
+        check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+              f"betas must be two numbers in [0, 1), got {self.betas}")
+        check(0 <= self.ema_decay < 1, f"ema_decay must be a number in [0, 1), got {self.ema_decay}")
+        check(self.ema_start >= 0, f"ema_start must be an integer >= 0, got {self.ema_start}")
+        check(self.num_classes >= 0, f"num_classes must be an integer >= 0 (0: unconditional), got {self.num_classes}")
+        check(self.label_dim >= 1, f"label_dim must be an integer >= 1, got {self.label_dim}")
+        if self.arch == "dcgan":
+            check_conv_size(tuple(self.image_shape))
+
+
+# ---- networks ----
+
+class Generator(nn.Module):
+    """(z (B, latent_dim), y (B,) or None) -> images (B, C, H, W) in [-1, 1] (tanh)."""
+
+    def __init__(self, config: GANConfig):
+        super().__init__()
+        shape = tuple(config.image_shape)
+        c, h, w = shape
+        self.embed = nn.Embedding(config.num_classes, config.label_dim) if config.num_classes else None
+        d_in = config.latent_dim + (config.label_dim if self.embed is not None else 0)
+        self.arch = config.arch
+        if config.arch == "mlp":
+            self.net = nn.Sequential(mlp([d_in, *config.hidden, math.prod(shape)]), nn.Unflatten(1, shape))
+            return
+        # DCGAN: linear to the smallest map, then nearest-upsample + 3x3 conv stages to the exact sizes
+        # D's stride-2 convs see (any H, W), BatchNorm + ReLU, a 3x3 conv to C channels and tanh.
+        chans = list(config.channels or default_channels(shape, base=64))[::-1]  # widest first
+        sizes = conv_sizes(h, w, len(chans))  # [(H, W), ..., (h0, w0)]
+        self.start = (chans[0], *sizes[-1])
+        self.fc = nn.Sequential(nn.Linear(d_in, math.prod(self.start)), nn.BatchNorm1d(math.prod(self.start)),
+                                nn.ReLU())
+        self.sizes = [tuple(s) for s in reversed(sizes[:-1])]
+        outs = chans[1:] + chans[-1:]
+        self.stages = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+            for cin, cout in zip(chans, outs))
+        self.out = nn.Conv2d(outs[-1], c, 3, padding=1)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is not None:
+            z = torch.cat([z, self.embed(y)], dim=1)  # (B, latent_dim + label_dim)
+        if self.arch == "mlp":
+            return torch.tanh(self.net(z))
+        x = self.fc(z).view(z.shape[0], *self.start)  # (B, C0, h0, w0)
+        for size, stage in zip(self.sizes, self.stages):
+            x = stage(nn.functional.interpolate(x, size=size, mode="nearest"))
+        return torch.tanh(self.out(x))  # (B, C, H, W)
+
+
+class Discriminator(nn.Module):
+    """(x (B, C, H, W) in [-1, 1], y (B,) or None) -> logits (B,).
+
+    phi: stride-2 3x3 convs with LeakyReLU(0.2) (BatchNorm after the first unless spectral norm), or
+    an MLP; psi: a linear layer. Conditional: + <embed(y), phi(x)> (projection discriminator).
+    """
+
+    def __init__(self, config: GANConfig):
+        super().__init__()
+        shape = tuple(config.image_shape)
+        c, h, w = shape
+        sn = config.spectral_norm
+        if config.arch == "mlp":
+            widths = list(reversed(config.hidden))
+            self.phi = nn.Sequential(nn.Flatten(), mlp([math.prod(shape), *widths], act=_leaky, last_act=True))
+            features = widths[-1]
+        else:
+            chans = list(config.channels or default_channels(shape, base=64))
+            layers: list[nn.Module] = []
+            for i, ch in enumerate(chans):
+                layers.append(nn.Conv2d(c, ch, 3, stride=2, padding=1))
+                if i > 0 and not sn:
+                    layers.append(nn.BatchNorm2d(ch))
+                layers.append(_leaky())
+                c = ch
+            self.phi = nn.Sequential(*layers, nn.Flatten())
+            fh, fw = conv_sizes(h, w, len(chans))[-1]
+            features = c * fh * fw
+        self.psi = nn.Linear(features, 1)
+        self.embed = nn.Embedding(config.num_classes, features) if config.num_classes else None
+        if sn:
+            for m in self.modules():
+                if isinstance(m, (nn.Linear, nn.Conv2d, nn.Embedding)):
+                    _spectral_norm(m)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        f = self.phi(x)  # (B, F)
+        logit = self.psi(f).squeeze(1)  # (B,)
+        if self.embed is not None:
+            logit = logit + (self.embed(y) * f).sum(1)  # projection: <embed(y), phi(x)>
+        return logit
+
+
+def _leaky() -> nn.Module:
+    return nn.LeakyReLU(0.2)
+
+
+# ---- the model ----
+
+class GAN(GenerativeModel):
+    """GAN (``num_classes == 0``) or conditional GAN (``num_classes > 0``), one config, one class."""
+
+    family = "gan"
+    config_class = GANConfig
+
+    def __init__(self, config: GANConfig):
+        super().__init__(config)
+        self.family = "cgan" if config.num_classes > 0 else "gan"
+        self.generator = Generator(config)
+        self.discriminator = Discriminator(config)
+        self.generator_ema = None
+        if config.ema:
+            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
+
+    @property
+    def conditional(self) -> bool:
+        return self.config.num_classes > 0
+
+    def networks(self) -> dict[str, nn.Module]:
+        nets = {"generator": self.generator, "discriminator": self.discriminator}
+        if self.generator_ema is not None:
+            nets["generator_ema"] = self.generator_ema
+        return nets
+
+    def configure_optimizers(self, train) -> dict[str, torch.optim.Optimizer]:
+        betas = tuple(self.config.betas)
+        return {"discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=self.config.lr_d, betas=betas),
+                "generator": torch.optim.Adam(self.generator.parameters(), lr=self.config.lr_g, betas=betas)}
+
+    @property
+    def batches_per_step(self) -> int:  # k real batches per iteration, one per D update
+        return self.config.d_steps
+
+    # ---- training ----
+    def _labels_of(self, batch) -> torch.Tensor | None:
+        if not self.conditional:
+            return None
+        if batch.y is None:
+            raise GenlabError("a conditional GAN needs labelled data (num_classes > 0 but the batch has no "
+                              "labels); use a dataset with classes or --model gan")
+        return batch.y
+
+    def train_step(self, batches, optimizers, step):
+        cfg = self.config
+        G, D = self.generator, self.discriminator
+        opt_d, opt_g = optimizers["discriminator"], optimizers["generator"]
+        d_total = torch.zeros((), device=self.device)
+
+        # (1) update D, k = d_steps times: ascend log D(x) + log(1 - D(G(z))) (or the chosen game),
+        #     each time on a fresh real batch and fresh noise
+        D.requires_grad_(True)
+        for _ in range(cfg.d_steps):
+            batch = batches.next()
+            real = batch.x * 2 - 1  # (B, C, H, W) in [-1, 1]
+            y = self._labels_of(batch)
+            z = torch.randn(real.shape[0], cfg.latent_dim, device=real.device)
+            with torch.no_grad():
+                fake = G(z, y)
+            real_logits, fake_logits = D(real, y), D(fake, y)
+            d_loss = losses.gan_d_loss(cfg.loss, real_logits, fake_logits)
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+            d_total = d_total + d_loss.detach()
+
+        # (2) update G: descend log(1 - D(G(z))) (minimax) or ascend log D(G(z)) (non-saturating), ...
+        D.requires_grad_(False)  # no D gradients from G's loss
+        z = torch.randn(real.shape[0], cfg.latent_dim, device=real.device)
+        fake = G(z, y)  # the last real batch's labels: G is trained on the data's label distribution
+        g_loss = losses.gan_g_loss(cfg.loss, D(fake, y), real_logits.detach())
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        D.requires_grad_(True)
+
+        self.update_ema(step)
+        return {"d_loss": d_total / cfg.d_steps, "g_loss": g_loss.detach(),
+                "logit_real": real_logits.detach().mean(), "logit_fake": fake_logits.detach().mean()}
+
+    @torch.no_grad()
+    def update_ema(self, step: int) -> None:
+        """w_ema <- decay * w_ema + (1 - decay) * w (a copy before ``ema_start``); buffers are copied."""
+        if self.generator_ema is None:
+            return
+        decay = self.config.ema_decay if step >= self.config.ema_start else 0.0
+        for p_ema, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
+            p_ema.lerp_(p, 1.0 - decay)
+        for b_ema, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            b_ema.copy_(b)
+
+    # ---- use ----
+    def _check_labels(self, n: int, labels) -> torch.Tensor | None:
+        k = self.config.num_classes
+        if not self.conditional:
+            if labels is not None:
+                raise GenlabError("this GAN is unconditional (num_classes=0); labels need a cgan model")
+            return None
+        if labels is None:
+            return torch.arange(n, device=self.device) % k  # cycle 0..K-1
+        y = torch.as_tensor(labels, device=self.device)
+        if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+            raise GenlabError(f"labels must be integers in [0, {k}), got {y.dtype} values")
+        y = y.long().reshape(-1)
+        if y.numel() == 1:
+            y = y.expand(n)
+        if y.numel() != n:
+            raise GenlabError(f"got {y.numel()} labels for {n} samples; give one label or one per sample")
+        bad = y[(y < 0) | (y >= k)]
+        if bad.numel():
+            raise GenlabError(f"label {int(bad[0])} is outside the valid range [0, {k}) (0..{k - 1}) of this model")
+        return y
+
+    @torch.no_grad()
+    def sample(self, n, generator=None, labels=None):
+        """n new images (n, C, H, W) in [0, 1], from the EMA generator when there is one.
+
+        ``labels`` (conditional only): an int, or n ints in [0, num_classes); None cycles 0..K-1.
+        """
+        y = self._check_labels(n, labels)
+        net = self.generator_ema if self.generator_ema is not None else self.generator
+        was = net.training
+        net.eval()
+        x = net(standard_normal(n, self.config.latent_dim, generator, self.device), y)
+        net.train(was)
+        return ((x + 1) / 2).clamp(0, 1)
+
+    @torch.no_grad()
+    def sample_grid_per_class(self, n_per_class: int, generator=None) -> torch.Tensor:
+        """(num_classes * n_per_class, C, H, W): n_per_class samples of class 0, then of class 1, ..."""
+        if not self.conditional:
+            raise GenlabError("a per-class grid needs a conditional GAN (--model cgan)")
+        check(n_per_class >= 1, f"n_per_class must be an integer >= 1, got {n_per_class}")
+        k = self.config.num_classes
+        labels = torch.arange(k).repeat_interleave(n_per_class)
+        return self.sample(k * n_per_class, generator=generator, labels=labels)
+
+    @torch.no_grad()
+    def preview(self, batch, generator):
+        """Unconditional: 64 samples. Conditional: one row (or block of rows) per class."""
+        if not self.conditional:
+            return self.sample(64, generator=generator)
+        return self.sample_grid_per_class(per_class_for_grid(self.config.num_classes), generator)
+
+
+def per_class_for_grid(k: int, max_images: int = 100) -> int:
+    """Samples per class so that a near-square grid (ceil(sqrt(N)) per row) puts each class on whole rows."""
+    best = 1
+    for m in range(1, max_images + 1):
+        n = k * m
+        if n > max_images:
+            break
+        if m % math.ceil(math.sqrt(n)) == 0:
+            best = m
+    return best
+
+
+class ConditionalGAN(GAN):
+    """The registry's 'cgan': the same GAN with ``num_classes`` required (the run layer sets it from the data)."""
+
+    family = "cgan"
+
+    def __init__(self, config: GANConfig):
+        check(config.num_classes >= 1, f"cgan needs num_classes >= 1 (the number of labels), got "
+                                       f"{config.num_classes}; train on labelled data or use --model gan")
+        super().__init__(config)
