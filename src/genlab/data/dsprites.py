@@ -276,10 +276,10 @@ class DSprites:
 
 
 def split_indices(split: str) -> np.ndarray:
-    """The fixed, disjoint, sorted image indices of the train (100k) and test (10k) subsets."""
+    """The fixed, disjoint image indices of the train (100k) and test (10k) subsets, in seeded
+    random order (so the first images of a split already show every shape, size and place)."""
     perm = np.random.default_rng(SPLIT_SEED).permutation(NUM_IMAGES)
-    idx = perm[:TEST_SIZE] if split == "test" else perm[TEST_SIZE:TEST_SIZE + TRAIN_SIZE]
-    return np.sort(idx)
+    return perm[:TEST_SIZE] if split == "test" else perm[TEST_SIZE:TEST_SIZE + TRAIN_SIZE]
 
 
 def load_dsprites(split: str = "train", image_size: int | None = None, source: str = "auto") -> ImageData:
