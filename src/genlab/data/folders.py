@@ -144,7 +144,8 @@ def load_image_folder(path, image_size: int = DEFAULT_IMAGE_SIZE, split: str = "
         files = [files[i] for i in keep]
         labels = None if labels is None else [labels[i] for i in keep]
         meta["subset"] = f"seeded 90/10 split (seed {SPLIT_SEED})"
-    images = read_images(files, image_size, mode=mode) if files else torch.zeros((0, 1, image_size, image_size), dtype=torch.uint8)
+    empty = torch.zeros((0, 1 if mode == "L" else 3, image_size, image_size), dtype=torch.uint8)
+    images = read_images(files, image_size, mode=mode) if files else empty
     return ImageData(name=path.name, images=images,
                      labels=None if labels is None else torch.tensor(labels, dtype=torch.int64),
                      classes=classes, meta=meta)
