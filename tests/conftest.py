@@ -1,0 +1,19 @@
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+from genlab.data.base import ImageData
+
+
+@pytest.fixture(scope="session")
+def digits_data():
+    """sklearn's 8x8 digits as (train, test) ImageData, the embedded smoke-test set."""
+    d = load_digits()
+    x = torch.tensor(d.images * 255 / 16).round().to(torch.uint8).unsqueeze(1)
+    y = torch.tensor(d.target)
+    return ImageData("digits", x[:1500], y[:1500]), ImageData("digits", x[1500:], y[1500:])
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    torch.set_num_threads(2)

@@ -1,0 +1,101 @@
+import pytest
+import torch
+
+from genlab.errors import GenlabError
+from genlab.models import build_model
+from genlab.models.blocks import conv_sizes
+from genlab.training.checkpoint import load_weights, save_weights
+
+SHAPES = [(1, 8, 8), (1, 28, 28), (1, 64, 64), (3, 30, 45)]
+
+
+@pytest.mark.parametrize("name", ["ae", "vae"])
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_shapes_finite_loss_and_backward(name, arch, shape):
+    torch.manual_seed(0)
+    model = build_model(name, image_shape=shape, arch=arch, latent_dim=3, hidden=(16,), channels=(4, 8))
+    x = torch.rand(2, *shape)
+    z = model.encode(x)
+    assert z.shape == (2, 3)
+    assert model.decode(z).shape == (2, *shape)
+    assert model.sample(5).shape == (5, *shape)
+    out = model.loss(x)
+    assert torch.isfinite(out["loss"])
+    out["loss"].backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_conv_size_rule():
+    assert conv_sizes(28, 28, 2) == [(28, 28), (14, 14), (7, 7)]
+    assert conv_sizes(30, 45, 2) == [(30, 45), (15, 23), (8, 12)]
+    with pytest.raises(GenlabError, match="at least 4x4"):
+        build_model("vae", image_shape=(1, 3, 3), arch="conv")
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"latent_dim": 0}, "latent_dim"), ({"beta": -1}, "beta"), ({"likelihood": "poisson"}, "likelihood"),
+    ({"arch": "resnet"}, "arch"), ({"sigma": 0}, "sigma"),
+])
+def test_vae_config_validation(bad, match):
+    with pytest.raises(GenlabError, match=match):
+        build_model("vae", **bad)
+
+
+def test_beta_scales_kl_and_warmup():
+    torch.manual_seed(0)
+    m = build_model("vae", image_shape=(1, 8, 8), arch="mlp", beta=4.0, kl_warmup_steps=10)
+    assert m.beta_at(0) == 0.0 and m.beta_at(5) == 2.0 and m.beta_at(50) == 4.0
+    x = torch.rand(4, 1, 8, 8)
+    torch.manual_seed(1)
+    out = m.loss(x, step=100)
+    assert torch.allclose(out["loss"], out["recon"] + 4.0 * out["kl"])
+
+
+def test_capacity_objective():
+    torch.manual_seed(0)
+    m = build_model("vae", image_shape=(1, 8, 8), arch="mlp", capacity_max=25.0, capacity_steps=100, gamma=10.0)
+    torch.manual_seed(1)
+    out = m.loss(torch.rand(4, 1, 8, 8), step=50)
+    assert torch.allclose(out["loss"], out["recon"] + 10.0 * (out["kl"] - 12.5).abs())
+
+
+def test_gaussian_likelihood_matches_pythae_style_mse():
+    # likelihood=gaussian, sigma=1 without the constant is 0.5 * summed squared error (pythae's 'mse' VAE loss)
+    torch.manual_seed(0)
+    m = build_model("vae", image_shape=(1, 8, 8), arch="mlp", likelihood="gaussian")
+    logits, x = torch.randn(3, 1, 8, 8), torch.rand(3, 1, 8, 8)
+    ref = 0.5 * (torch.sigmoid(logits) - x).pow(2).flatten(1).sum(1)
+    assert torch.allclose(m.recon_nll(logits, x, constant=False), ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["ae", "vae"])
+def test_save_load_round_trip(tmp_path, name):
+    torch.manual_seed(0)
+    a = build_model(name, image_shape=(1, 8, 8), latent_dim=4)
+    a.latent_mean.fill_(0.3) if name == "ae" else None
+    save_weights(a, tmp_path, step=7)
+    b = build_model(name, image_shape=(1, 8, 8), latent_dim=4)
+    assert load_weights(b, tmp_path) == 7
+    a.eval(), b.eval()
+    x = torch.rand(3, 1, 8, 8)
+    assert torch.equal(a.encode(x), b.encode(x))
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    assert torch.equal(a.sample(4, g1), b.sample(4, g2))
+
+
+def test_ae_fitted_prior_matches_encodings(digits_data):
+    train, _ = digits_data
+    torch.manual_seed(0)
+    m = build_model("ae", image_shape=(1, 8, 8), arch="mlp", latent_dim=3)
+    m.on_epoch_end(train)
+    z = m.encode(train.images.float() / 255).detach()
+    assert torch.allclose(m.latent_mean, z.mean(0), atol=1e-4)
+    cov = m.latent_chol @ m.latent_chol.T
+    assert torch.allclose(cov, torch.cov(z.T), atol=1e-3)
+
+
+def test_wrong_image_shape_message():
+    m = build_model("vae", image_shape=(1, 28, 28))
+    with pytest.raises(GenlabError, match="1x28x28"):
+        m.check_images(torch.rand(2, 3, 64, 64))

@@ -1,0 +1,133 @@
+import errno
+import json
+
+import pytest
+import torch
+
+from genlab.errors import GenlabError
+from genlab.models import build_model
+from genlab.training import TrainConfig, fit
+from genlab.training import checkpoint
+from genlab.training.batches import Batches
+
+
+def _model(name="vae"):
+    torch.manual_seed(0)
+    return build_model(name, image_shape=(1, 8, 8), arch="conv", latent_dim=4, channels=(8,))
+
+
+def _state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_batches_are_seeded_and_cover_each_epoch(digits_data):
+    train, _ = digits_data
+    a = Batches(train, 100, seed=3)
+    seen = torch.cat([a.next().index for _ in range(a.per_epoch)])
+    assert seen.unique().numel() == seen.numel() == 1500  # one epoch: every row once
+    second = a.next().index
+    assert not torch.equal(second, seen[:100])  # a new order in the next epoch
+    other_seed = Batches(train, 100, seed=4).next().index
+    assert not torch.equal(other_seed, seen[:100])
+    # the stream's whole state is (epoch, index): a new stream placed there continues identically
+    again = Batches(train, 100, seed=3, epoch=1, index=1)
+    assert torch.equal(again.next().index, a.next().index)
+
+
+@pytest.mark.parametrize("name", ["ae", "vae"])
+def test_resume_is_exact(tmp_path, digits_data, name):
+    train, test = digits_data
+    cfg = TrainConfig(steps=30, batch_size=64, log_every=7)  # 23 steps per epoch: resume crosses an epoch
+    full = fit(_model(name), train, cfg, tmp_path / "full", test_data=test, quiet=True)
+    half_cfg = TrainConfig(steps=15, batch_size=64, log_every=7)
+    fit(_model(name), train, half_cfg, tmp_path / "half", test_data=test, quiet=True)
+    resumed = fit(_model(name), train, cfg, tmp_path / "half", test_data=test, resume=True, quiet=True)
+    a, b = _state(full), _state(resumed)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_loss_goes_down(digits_data):
+    train, test = digits_data
+    m = _model("vae")
+    from genlab.training.loop import validate
+
+    before = validate(m, test, 64, torch.device("cpu"))["loss"]
+    fit(m, train, TrainConfig(steps=60, batch_size=64), None, quiet=True)
+    after = validate(m, test, 64, torch.device("cpu"))["loss"]
+    assert after < 0.8 * before
+
+
+def test_run_directory_contents(tmp_path, digits_data):
+    train, test = digits_data
+    fit(_model("vae"), train, TrainConfig(epochs=2, batch_size=64, log_every=10), tmp_path, test_data=test, quiet=True)
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"model.safetensors", "training_state.pt", "metrics.jsonl", "samples", "tb"} <= names
+    assert (tmp_path / "samples" / "epoch_001.png").is_file() and (tmp_path / "samples" / "epoch_002.png").is_file()
+    lines = [json.loads(s) for s in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert any("test/loss" in r for r in lines) and any("loss" in r for r in lines)
+    assert list((tmp_path / "tb").iterdir())
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path, digits_data):
+    train, _ = digits_data
+    m = _model("vae")
+    fit(m, train, TrainConfig(steps=23, batch_size=64), tmp_path, quiet=True)  # one epoch, checkpointed
+    before = (tmp_path / "model.safetensors").read_bytes()
+    original = m.loss
+
+    def exploding(x, step=0):
+        out = original(x, step)
+        if step >= 30:
+            out["loss"] = out["loss"] * float("nan")
+        return out
+
+    m.loss = exploding
+    with pytest.raises(GenlabError, match="NaN by step"):
+        fit(m, train, TrainConfig(steps=60, batch_size=64, log_every=5), tmp_path, resume=True, quiet=True)
+    assert (tmp_path / "model.safetensors").read_bytes() == before
+
+
+def test_full_disk_keeps_previous_checkpoint(tmp_path, digits_data, monkeypatch):
+    train, _ = digits_data
+    m = _model("ae")
+    fit(m, train, TrainConfig(steps=5, batch_size=64), tmp_path, quiet=True)
+    before = (tmp_path / "model.safetensors").read_bytes()
+
+    def no_space(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "save_file", no_space)
+    with pytest.raises(GenlabError, match="disk full"):
+        fit(m, train, TrainConfig(steps=10, batch_size=64), tmp_path, resume=True, quiet=True)
+    assert (tmp_path / "model.safetensors").read_bytes() == before
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_corrupt_and_foreign_checkpoints(tmp_path, digits_data):
+    train, _ = digits_data
+    m = _model("vae")
+    fit(m, train, TrainConfig(steps=3, batch_size=64), tmp_path, quiet=True)
+    data = (tmp_path / "model.safetensors").read_bytes()
+    (tmp_path / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(GenlabError, match="corrupted or truncated"):
+        checkpoint.load_weights(_model("vae"), tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(data)
+    with pytest.raises(GenlabError, match="'vae' model, not 'ae'"):
+        checkpoint.load_weights(_model("ae"), tmp_path)
+    (tmp_path / "training_state.pt").write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(GenlabError, match="corrupted"):
+        checkpoint.load_state(tmp_path)
+    # a pickle that would run code is refused by weights_only loading
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"x": Evil()}, tmp_path / "training_state.pt", _use_new_zipfile_serialization=True,
+               pickle_module=pickle)
+    with pytest.raises(GenlabError, match="corrupted"):
+        checkpoint.load_state(tmp_path)
