@@ -322,10 +322,10 @@ class GAN(GenerativeModel):
 
 def per_class_for_grid(k: int, max_images: int = 100) -> int:
     """Samples per class so that a near-square grid (ceil(sqrt(N)) per row) puts each class on whole rows."""
-    best = 1
-    for m in range(1, max_images + 1):
+    best, limit = 1, max(max_images, min(k * k, 400))  # a K x K grid for up to 20 classes
+    for m in range(1, limit + 1):
         n = k * m
-        if n > max_images:
+        if n > limit:
             break
         if m % math.ceil(math.sqrt(n)) == 0:
             best = m
