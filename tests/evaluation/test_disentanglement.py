@@ -185,3 +185,14 @@ def test_dci_permutation_and_scale_invariant():
     assert 0.1 < a["dci_disentanglement"] < 0.95
     for key in a:
         assert b[key] == pytest.approx(a[key], abs=0.02), key
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_published_defaults_run_on_truth():
+    # every metric at disentanglement_lib's sample counts (minutes, mostly DCI's boosted trees)
+    assert beta_vae_score(truth, SOURCE)["beta_vae_score"] == pytest.approx(1.0)
+    assert factor_vae_score(truth, SOURCE)["factor_vae_score"] == 1.0
+    assert mig(truth, SOURCE)["mig"] > 0.99
+    out = dci(truth, SOURCE)
+    assert out["dci_disentanglement"] > 0.95 and out["dci_informativeness_test"] > 0.99

@@ -118,3 +118,11 @@ def test_precision_recall_chunking_does_not_change_result():
     b = precision_recall(real, fake, k=3, chunk=10_000)
     assert a == b
     assert 0 < a["precision"] < 1 and 0 < a["recall"] < 1
+
+
+@pytest.mark.slow
+def test_precision_recall_10k_by_10k_in_chunks():
+    rng = np.random.default_rng(10)
+    real, fake = rng.normal(size=(10_000, 64)), rng.normal(size=(10_000, 64))
+    out = precision_recall(real, fake, k=3)
+    assert out["precision"] > 0.5 and out["recall"] > 0.5

@@ -68,7 +68,8 @@ def iwae_nll(model, x: torch.Tensor, k: int = IWAE_K, batch_size: int = 64, k_ch
 
     Returns ``{"nll_iwae": mean(-L_k), "elbo": mean(ELBO), "iwae_k": k}``. ``nll_iwae <= -elbo`` holds
     for every image (Jensen, same samples). Images are processed ``batch_size`` at a time on the
-    device they are on; noise comes from a generator seeded with ``seed``.
+    device they are on; noise comes from a generator seeded with ``seed``. Put the model in
+    ``eval()`` mode first (no dropout, fixed batch-norm statistics).
     """
     gen = torch.Generator(device=x.device).manual_seed(seed)
     lk, elbo = [], []
