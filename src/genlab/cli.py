@@ -6,6 +6,7 @@ Errors a user can cause print one line and exit with code 2 (``--debug`` shows t
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -52,7 +53,8 @@ def cmd_train(args) -> int:
     train(args.model or "vae", args.data or "fashion-mnist", args.out, settings=_settings(args.set),
           config_file=args.config, epochs=args.epochs, steps=args.steps, seed=args.seed, device=args.device,
           quiet=args.quiet, image_size=args.image_size)
-    print(f"trained: {args.out} (samples in {Path(args.out) / 'samples'})")
+    if os.environ.get("RANK", "0") == "0":
+        print(f"trained: {args.out} (samples in {Path(args.out) / 'samples'})")
     return 0
 
 
@@ -132,6 +134,73 @@ def cmd_data_show(args) -> int:
     return 0
 
 
+def _int_list(values, flag: str) -> list[int]:
+    """'2,4,8' or ['2', '4', '8'] or ['2,4', '8'] -> [2, 4, 8]; one-line error on anything else."""
+    items = [s for v in ([values] if isinstance(values, str) else values) for s in str(v).split(",") if s.strip()]
+    try:
+        return [int(s) for s in items]
+    except ValueError:
+        raise GenlabError(f"{flag} expects integers separated by commas or spaces, got '{' '.join(map(str, values))}'") from None
+
+
+def cmd_traverse(args) -> int:
+    """Latent traversal: one row per latent dimension, that dimension swept, the others fixed."""
+    from .training import load
+    from .viz.traverse import traverse
+
+    model = load(args.run, device=args.device)
+    dims = _int_list(args.dims, "--dims") if args.dims else None
+    _, info = traverse(model, dims=dims, value_range=tuple(args.range), steps=args.steps, from_image=args.from_image,
+                       seed=args.seed, top=args.top, label=args.label, out=args.out, return_info=True)
+    score = info["score"]
+    rows = ", ".join(f"{j}" + (f" ({float(score[j]):.3g})" if score is not None else "") for j in info["dims"])
+    by = f", {info['score_name']} in brackets" if score is not None else ""
+    start = f"test image {args.from_image}" if args.from_image is not None else f"a prior sample (seed {args.seed})"
+    print(f"wrote {args.out}: rows = latent dims {rows}{by}; {args.steps} values in [{args.range[0]:g}, "
+          f"{args.range[1]:g}] from {start}")
+    return 0
+
+
+def cmd_interpolate(args) -> int:
+    """Interpolate in latent space between two test images or two prior samples (one row per pair)."""
+    from .training import load
+    from .viz.interpolate import interpolate
+
+    model = load(args.run, device=args.device)
+    images = _int_list(args.images, "--images") if args.images else None
+    source = "prior" if args.prior else ("images" if images is not None else "auto")
+    labels = tuple(args.labels) if args.labels else None
+    _, info = interpolate(model, pairs=args.pairs, steps=args.steps, source=source, images=images,
+                          method=args.method, seed=args.seed, labels=labels, label=args.label, out=args.out,
+                          return_info=True)
+    what = (f"labels {labels[0]} -> {labels[1]}" if labels else
+            "test images" if info["source"] == "images" else f"prior samples (seed {args.seed})")
+    print(f"wrote {args.out}: {args.pairs} rows of {args.steps}, {info['method']} paths between {what}")
+    return 0
+
+
+def cmd_latent_map(args) -> int:
+    """2-D latent maps (latent_dim = 2): test codes coloured by class and the decoded grid, runs side by side."""
+    from .training import load
+    from .viz.latent_map import latent_maps
+
+    models = [load(run, device=args.device) for run in args.runs]
+    latent_maps(models, out=args.out, n=args.n, grid=args.grid, names=[Path(r).name for r in args.runs])
+    print(f"wrote {args.out} ({', '.join(args.runs)})")
+    return 0
+
+
+def cmd_sweep_latent_dim(args) -> int:
+    """Train AE and VAE at several latent sizes; plot test reconstruction error (and ELBO) against size."""
+    from .sweep import PLOT, RESULTS, sweep_latent_dim
+
+    sweep_latent_dim(args.out, models=args.model.split(","), data=args.data, dims=_int_list(args.dims, "--dims"),
+                     epochs=args.epochs, steps=args.steps, settings=_settings(args.set), seed=args.seed,
+                     device=args.device, quiet=True)
+    print(f"wrote {Path(args.out) / RESULTS} and {Path(args.out) / PLOT}")
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 def _run_arg(p):
     p.add_argument("run", help="run directory written by genlab train --out")
@@ -186,6 +255,61 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--split", default="train", choices=["train", "test"])
     q.add_argument("--seed", type=int, default=0)
     q.set_defaults(func=cmd_data_show)
+
+    p = sub.add_parser("traverse", help=cmd_traverse.__doc__, description=cmd_traverse.__doc__)
+    _run_arg(p)
+    p.add_argument("--out", required=True, help="PNG file to write (rows = dimensions, columns = values)")
+    p.add_argument("--dims", nargs="+", metavar="J", help="dimensions to sweep, e.g. 0 3 5 or 0,3,5 (default: the "
+                   "--top most used: VAE by mean KL per dimension, AE by code variance)")
+    p.add_argument("--top", type=int, default=16, help="rows when --dims is not given (default 16)")
+    p.add_argument("--range", nargs=2, type=float, default=[-3.0, 3.0], metavar=("LOW", "HIGH"),
+                   help="values of the swept dimension, in prior units (AE: code std devs) (default -3 3)")
+    p.add_argument("--steps", type=int, default=9, help="values per row (default 9)")
+    p.add_argument("--from-image", type=int, metavar="N", help="start from the code of test image N "
+                   "(default: a prior sample)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the prior sample (default 0)")
+    p.add_argument("--label", type=int, help="class of a conditional GAN (default 0)")
+    p.set_defaults(func=cmd_traverse)
+
+    p = sub.add_parser("interpolate", help=cmd_interpolate.__doc__, description=cmd_interpolate.__doc__)
+    _run_arg(p)
+    p.add_argument("--out", required=True, help="PNG file to write (one row per pair)")
+    p.add_argument("--pairs", type=int, default=4, help="rows, one pair of endpoints each (default 4)")
+    p.add_argument("--steps", type=int, default=10, help="images per row, endpoints included (default 10)")
+    p.add_argument("--images", nargs="+", metavar="I", help="test indices of the endpoints: A0 B0 A1 B1 ... "
+                   "(2 per pair; default: spread over the test set)")
+    p.add_argument("--prior", action="store_true", help="between prior samples (GAN: noise) instead of test images")
+    p.add_argument("--method", default="auto", choices=["auto", "linear", "slerp"],
+                   help="path: linear, or slerp (great circle; auto: slerp for VAE/GAN prior samples)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the prior samples (default 0)")
+    p.add_argument("--labels", nargs=2, type=int, metavar=("A", "B"),
+                   help="conditional GAN: from class A to class B, the noise fixed per row")
+    p.add_argument("--label", type=int, help="conditional GAN: class of every image (default 0)")
+    p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser("latent-map", help=cmd_latent_map.__doc__, description=cmd_latent_map.__doc__)
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run directories with latent_dim = 2 (e.g. an AE and a VAE)")
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.add_argument("--n", type=int, default=3000, help="test images to scatter (default 3000)")
+    p.add_argument("--grid", type=int, default=15, help="decoded images per side (default 15)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, mps (default cpu)")
+    p.set_defaults(func=cmd_latent_map)
+
+    p = sub.add_parser("sweep", help="train at several settings and plot a test metric against them",
+                       description="Train at several settings and plot a test metric against them.")
+    ssub = p.add_subparsers(dest="sweep_command", metavar="KIND", parser_class=_Parser)
+    q = ssub.add_parser("latent-dim", help=cmd_sweep_latent_dim.__doc__, description=cmd_sweep_latent_dim.__doc__)
+    q.add_argument("--model", default="ae,vae", help="model families, comma-separated (default ae,vae)")
+    q.add_argument("--data", default="fashion-mnist", help="dataset name or image folder (default fashion-mnist)")
+    q.add_argument("--dims", default="2,4,8,16,32", help="latent sizes, comma-separated (default 2,4,8,16,32)")
+    q.add_argument("--out", required=True, help="sweep folder: one run per (model, size), results.json, the plot; "
+                   "run again with the same arguments to continue an interrupted sweep")
+    q.add_argument("--epochs", type=int, help="length of each run in epochs")
+    q.add_argument("--steps", type=int, help="length of each run in steps (wins over --epochs)")
+    q.add_argument("--set", action="append", metavar="KEY=VALUE", help="any model or training setting, every run")
+    q.add_argument("--seed", type=int, default=0, help="seed of every run (default 0)")
+    q.add_argument("--device", help="cpu, cuda, cuda:N, mps or auto (default cpu)")
+    q.set_defaults(func=cmd_sweep_latent_dim)
     return parser
 
 

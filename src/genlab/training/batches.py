@@ -25,13 +25,14 @@ class Batches:
     """An endless stream of shuffled batches (last partial batch dropped), epoch after epoch."""
 
     def __init__(self, data: ImageData, batch_size: int, seed: int, device: torch.device | str = "cpu",
-                 epoch: int = 0, index: int = 0):
+                 epoch: int = 0, index: int = 0, rank: int = 0, world: int = 1):
         self.data = data
         self.batch_size = min(batch_size, len(data))
         self.seed = seed
         self.device = torch.device(device)
         self.per_epoch = len(data) // self.batch_size
         self.epoch, self.index = epoch, index
+        self.rank, self.world = rank, world  # data-parallel: each rank takes its slice of the global batch
         self._order = self._permutation(epoch)
         # Hold the data as float on the device once (Fashion-MNIST: 188 MB) when it is small enough,
         # so a batch is one gather; larger sets are converted batch by batch.
@@ -50,6 +51,8 @@ class Batches:
             self._order = self._permutation(self.epoch)
         idx = self._order[self.index * self.batch_size:(self.index + 1) * self.batch_size]
         self.index += 1
+        if self.world > 1:
+            idx = idx.tensor_split(self.world)[self.rank]
         return self.gather(idx)
 
     def gather(self, idx: torch.Tensor) -> Batch:

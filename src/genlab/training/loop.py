@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from ..errors import GenlabError
 from ..viz.grid import save_grid
-from . import checkpoint
+from . import checkpoint, distributed
 from .batches import Batches
 from .config import TrainConfig
 
@@ -90,22 +90,31 @@ def fit(model, data, train: TrainConfig, run_dir: str | Path | None = None, test
     With ``run_dir``, writes weights, training state, metrics and sample grids there; with
     ``resume=True``, first restores the state saved there and continues to the same total length.
     """
-    run_dir = Path(run_dir) if run_dir is not None else None
+    run_dir = resume_dir = Path(run_dir) if run_dir is not None else None
     device = resolve_device(train.device)
-    torch.manual_seed(train.seed)  # noqa: the global stream drives weight init upstream and noise here
+    ddp = distributed.setup(device)
+    device = distributed.local_device(device, ddp)
+    if not ddp.main:
+        run_dir, quiet = None, True  # only rank 0 writes
     model.to(device)
+    if ddp.enabled:
+        for net in model.networks().values():
+            distributed.broadcast_module(net)
+    torch.manual_seed(train.seed + ddp.rank)  # the global stream drives the noise; each rank its own
     optimizers = model.configure_optimizers(train)
-    batches = Batches(data, train.batch_size, train.seed, device)
+    if ddp.enabled:
+        distributed.average_gradients_before_step(optimizers)
+    batches = Batches(data, train.batch_size, train.seed, device, rank=ddp.rank, world=ddp.world)
     steps_per_epoch = max(1, batches.per_epoch // model.batches_per_step)
     total = total_steps(train, steps_per_epoch)
     schedulers = model.configure_schedulers(optimizers, train, total)
     step = 0
     if resume:
-        state = checkpoint.load_state(run_dir)
-        weights_step = checkpoint.load_weights(model, run_dir)
+        state = checkpoint.load_state(resume_dir)
+        weights_step = checkpoint.load_weights(model, resume_dir)
         if weights_step != state["step"]:
             raise GenlabError(f"weights (step {weights_step}) and training state (step {state['step']}) in "
-                              f"'{run_dir}' differ; the last save was interrupted: train again from scratch")
+                              f"'{resume_dir}' differ; the last save was interrupted: train again from scratch")
         step = state["step"]
         for name, opt in optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
@@ -113,12 +122,13 @@ def fit(model, data, train: TrainConfig, run_dir: str | Path | None = None, test
             sch.load_state_dict(state["schedulers"][name])
         batches.epoch, batches.index = state["data"]["epoch"], state["data"]["index"]
         batches._order = batches._permutation(batches.epoch)
-        torch.set_rng_state(state["rng"]["torch"])
+        rng = state["rng"]["torch"]
+        torch.set_rng_state(rng[ddp.rank] if isinstance(rng, list) else rng)
         if device.type == "cuda" and "cuda" in state["rng"]:
             torch.cuda.set_rng_state(state["rng"]["cuda"], device)
         model.load_extra_state(state.get("extra", {}))
         if step >= total:
-            if not quiet:
+            if ddp.main:
                 print(f"run already at step {step} of {total}; nothing to do (give a larger --steps or --epochs)")
             return model
     if train.compile:
@@ -126,10 +136,11 @@ def fit(model, data, train: TrainConfig, run_dir: str | Path | None = None, test
             net.compile()
 
     def save():
+        all_rng = distributed.gather_rng(ddp)  # every rank takes part, only rank 0 writes
         if run_dir is None:
             return
         checkpoint.save_weights(model, run_dir, step)
-        rng = {"torch": torch.get_rng_state()}
+        rng = {"torch": all_rng if ddp.enabled else all_rng[0]}
         if device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(device)
         checkpoint.save_state(run_dir, {
@@ -175,7 +186,7 @@ def fit(model, data, train: TrainConfig, run_dir: str | Path | None = None, test
                           "images_per_s": images_seen / max(elapsed, 1e-9)}
                 log.write(record, step)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()})
-                if quiet:
+                if quiet and ddp.main:
                     print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()),
                           flush=True)
                 sums, count, t0, images_seen = {}, 0, time.perf_counter(), 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
 from pathlib import Path
 
@@ -55,7 +56,8 @@ def train(model: str = "vae", data: str = "fashion-mnist", out: str | Path | Non
     Returns the trained model (in eval mode).
     """
     model_class(model)  # unknown model: fail before loading data
-    if out is not None:
+    main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 writes
+    if out is not None and main_rank:
         out = Path(out)
         if (out / checkpoint.CONFIG).exists():
             raise GenlabError(f"run directory '{out}' already holds a run; continue it with "
@@ -70,7 +72,7 @@ def train(model: str = "vae", data: str = "fashion-mnist", out: str | Path | Non
     train_cfg: TrainConfig = configs["train"]
     seed_everything(train_cfg.seed)
     net = model_class(model)(configs["model"])
-    if out is not None:
+    if out is not None and main_rank:
         out.mkdir(parents=True, exist_ok=True)
         checkpoint.write_json(out / checkpoint.CONFIG, run_config(net, train_cfg, data, train_data.classes))
     return fit(net, train_data, train_cfg, out, test_data=test_data, quiet=quiet)
@@ -95,7 +97,8 @@ def resume(run: str | Path, *, epochs: int | None = None, steps: int | None = No
     train_data = load_dataset(cfg["data"], "train", image_size=shape[1] if _is_folder(cfg["data"]) else None)
     test_data = load_dataset(cfg["data"], "test", image_size=shape[1] if _is_folder(cfg["data"]) else None)
     cfg["train"] = to_jsonable(train_cfg)
-    checkpoint.write_json(run / checkpoint.CONFIG, cfg)
+    if os.environ.get("RANK", "0") == "0":
+        checkpoint.write_json(run / checkpoint.CONFIG, cfg)
     return fit(model, train_data, train_cfg, run, test_data=test_data, resume=True, quiet=quiet)
 
 
