@@ -192,9 +192,14 @@ def test_ema_moves_toward_g():
     m = tiny(ema_decay=0.9)
     opts = m.configure_optimizers(TrainConfig())
     ema0 = [p.clone() for p in m.generator_ema.parameters()]
-    m.train_step(CountingBatches(), opts, 0)
+    m.train_step(CountingBatches(), opts, 100)  # past the warm-up: decay = min(0.9, 101/110) = 0.9
     for e0, e, g in zip(ema0, m.generator_ema.parameters(), m.generator.parameters()):
         assert torch.allclose(e, 0.9 * e0 + 0.1 * g, atol=1e-6)
+    m.train_step(CountingBatches(), opts, 0)  # warm-up: decay = min(0.9, 1/10) = 0.1
+    ema1 = [p.clone() for p in m.generator_ema.parameters()]
+    m.update_ema(0)
+    for e1, e, g in zip(ema1, m.generator_ema.parameters(), m.generator.parameters()):
+        assert torch.allclose(e, 0.1 * e1 + 0.9 * g, atol=1e-6)
     dist = lambda: sum((e - g).abs().sum() for e, g in zip(m.generator_ema.parameters(), m.generator.parameters()))
     before = dist()
     m.update_ema(1)  # G fixed: the EMA gets closer

@@ -57,7 +57,7 @@ class GANConfig:
     betas: tuple[float, ...] = (0.5, 0.999)  # Adam betas of both (DCGAN's)
     spectral_norm: bool = False  # spectral normalisation on every layer of D (then no BatchNorm in D)
     ema: bool = True  # keep an exponential moving average of G's weights and sample from it
-    ema_decay: float = 0.999  # EMA: w_ema <- decay * w_ema + (1 - decay) * w
+    ema_decay: float = 0.999  # EMA: w_ema <- decay * w_ema + (1 - decay) * w (warmed up from 0.1)
     ema_start: int = 0  # before this step the EMA copy just follows G
     num_classes: int = 0  # > 0: conditional GAN on labels 0..num_classes-1
     label_dim: int = 32  # size of G's label embedding (conditional only)
@@ -156,6 +156,8 @@ class Discriminator(nn.Module):
             features = c * fh * fw
         self.psi = nn.Linear(features, 1)
         self.embed = nn.Embedding(config.num_classes, features) if config.num_classes else None
+        if self.embed is not None:  # the scale of psi's weights: N(0, 1) would swamp the logit at the start
+            nn.init.normal_(self.embed.weight, std=features**-0.5)
         if sn:
             for m in self.modules():
                 if isinstance(m, (nn.Linear, nn.Conv2d, nn.Embedding)):
@@ -257,10 +259,15 @@ class GAN(GenerativeModel):
 
     @torch.no_grad()
     def update_ema(self, step: int) -> None:
-        """w_ema <- decay * w_ema + (1 - decay) * w (a copy before ``ema_start``); buffers are copied."""
+        """w_ema <- decay * w_ema + (1 - decay) * w; buffers are copied.
+
+        A copy of G before ``ema_start``; after it, decay = min(ema_decay, (1 + t) / (10 + t)) at t steps
+        past the start (the usual warm-up), so early samples are not dominated by the random init.
+        """
         if self.generator_ema is None:
             return
-        decay = self.config.ema_decay if step >= self.config.ema_start else 0.0
+        t = step - self.config.ema_start
+        decay = min(self.config.ema_decay, (1 + t) / (10 + t)) if t >= 0 else 0.0
         for p_ema, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
             p_ema.lerp_(p, 1.0 - decay)
         for b_ema, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
