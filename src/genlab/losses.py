@@ -101,3 +101,26 @@ def gan_g_loss(kind: str, fake_logits: torch.Tensor, real_logits: torch.Tensor |
     if kind == "lsgan":
         return 0.5 * (fake_logits - 1.0).pow(2).mean()
     return -fake_logits.mean()
+
+
+# ---------------------------------------------------------------------------------------------
+# translation losses (pix2pix, CycleGAN)
+#
+# Means over every pixel of the batch, as the papers' ||.||_1 terms and the reference code's
+# nn.L1Loss. The models apply them to images in [-1, 1] (their networks' range), so lambda_L1 = 100
+# and lambda_cycle = 10 mean what they mean in the papers.
+# ---------------------------------------------------------------------------------------------
+
+def l1_loss(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """mean |x - target| over every element (pix2pix's L1 term, Isola et al. 2017, eq. 3)."""
+    return (x - target).abs().mean()
+
+
+def cycle_loss(x: torch.Tensor, x_rec: torch.Tensor) -> torch.Tensor:
+    """Cycle consistency mean |F(G(x)) - x| for one direction (Zhu et al. 2017, eq. 2)."""
+    return l1_loss(x_rec, x)
+
+
+def identity_loss(x: torch.Tensor, g_x: torch.Tensor) -> torch.Tensor:
+    """Identity mapping mean |G(y) - y|: a generator fed an image of its own output domain should keep it."""
+    return l1_loss(g_x, x)
