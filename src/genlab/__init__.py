@@ -11,4 +11,13 @@ __version__ = "0.1.0"
 from .errors import GenlabError  # noqa: E402
 from .training import TrainConfig, fit, load, resume, train  # noqa: E402
 
-__all__ = ["GenlabError", "TrainConfig", "fit", "load", "resume", "train", "__version__"]
+
+
+def evaluate(run, out=None, **kwargs) -> dict:
+    """Evaluate a trained run (see :func:`genlab.evaluation.report.evaluate`)."""
+    from .evaluation.report import evaluate as _evaluate
+
+    return _evaluate(run, out, **kwargs)
+
+
+__all__ = ["GenlabError", "TrainConfig", "evaluate", "fit", "load", "resume", "train", "__version__"]

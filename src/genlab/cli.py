@@ -105,6 +105,36 @@ def _folder_size(model):
     return model.config.image_shape[1] if Path(data).is_dir() else None
 
 
+def cmd_translate(args) -> int:
+    """Translate an image file or a folder of images with a pix2pix or CycleGAN run."""
+    from .training import load
+    from .translate import translate_path
+
+    model = load(args.run, device=args.device)
+    written, notes = translate_path(model, args.input, args.out, args.direction)
+    for note in notes:
+        print(f"note: {note}")
+    print(f"wrote {written[0] if len(written) == 1 else f'{len(written)} images to {args.out}'}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    """Measure a trained run (SPEC section 4 metrics) and write a JSON report and a Markdown page."""
+    from .evaluation.report import EvalSettings, evaluate
+
+    settings = EvalSettings.quick(args.seed) if args.quick else EvalSettings(seed=args.seed)
+    if args.num_samples:
+        settings.num_samples = args.num_samples
+    if args.iwae_k:
+        settings.iwae_k = args.iwae_k
+    report = evaluate(args.run, args.out, settings=settings, features=args.features, device=args.device)
+    for key, value in report.items():
+        if isinstance(value, float):
+            print(f"{key:22s} {value:.5g}")
+    print(f"wrote {args.out}")
+    return 0
+
+
 def cmd_data_list(args) -> int:
     """List the built-in datasets and whether each is available here."""
     from .data import list_datasets
@@ -244,6 +274,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=["train", "test"])
     p.set_defaults(func=cmd_reconstruct)
 
+    p = sub.add_parser("translate", help=cmd_translate.__doc__, description=cmd_translate.__doc__)
+    _run_arg(p)
+    p.add_argument("input", help="an image file or a folder of images")
+    p.add_argument("--out", required=True, help="output file (for a file) or folder (for a folder)")
+    p.add_argument("--direction", choices=["AtoB", "BtoA"], help="CycleGAN: which generator (default AtoB)")
+    p.set_defaults(func=cmd_translate)
+
+    p = sub.add_parser("evaluate", help=cmd_evaluate.__doc__, description=cmd_evaluate.__doc__)
+    _run_arg(p)
+    p.add_argument("--out", required=True, help="JSON report to write (a .md page is written beside it)")
+    p.add_argument("--features", help="extractor for FID/KID/PR: inception, classifier:NAME or a TorchScript file "
+                                      "(default: genlab's classifier for the run's dataset)")
+    p.add_argument("--num-samples", type=int, help="generated images for FID/KID/PR (default 10000)")
+    p.add_argument("--iwae-k", type=int, help="importance samples for nll_iwae (default 1000)")
+    p.add_argument("--quick", action="store_true", help="small sample counts: a smoke test, not a result")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_evaluate)
+
     p = sub.add_parser("data", help="list datasets or show one", description="List datasets or show one.")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
     q = dsub.add_parser("list", help=cmd_data_list.__doc__, description=cmd_data_list.__doc__)
@@ -314,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_counts(args) -> None:
-    for name in ("n", "nrow", "epochs", "steps", "image_size"):
+    for name in ("n", "nrow", "epochs", "steps", "image_size", "num_samples", "iwae_k"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             raise GenlabError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value}")

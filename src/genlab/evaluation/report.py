@@ -1,0 +1,249 @@
+"""``genlab evaluate``: every metric of SPEC section 4 that applies to a run, with how it was measured.
+
+The report is a JSON of flat keys (``fid``, ``elbo``, ...) plus ``measured``: for each key, the
+extractor, sample counts, reference split and seed behind it. A Markdown page with the sample
+grid (and plots where matplotlib is installed) is written beside the JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data import load_dataset, to_float
+from ..errors import GenlabError
+from . import disentanglement, fid, latent, likelihood
+
+
+@dataclass
+class EvalSettings:
+    """Sample counts of the evaluation; the defaults are the published protocols."""
+
+    num_samples: int = 10_000  # generated images for FID/KID/precision/recall (vs as many test images)
+    iwae_k: int = 1000  # importance samples per image for nll_iwae (Burda et al. 2016)
+    iwae_images: int = 10_000  # test images for nll_iwae
+    latent_samples: int = 10_000  # prior samples for latent_completeness
+    latent_pairs: int = 1_000  # paths for latent_continuity
+    disentanglement_scale: float = 1.0  # fraction of disentanglement_lib's sample counts
+    seed: int = 0
+    batch_size: int = 500
+
+    @classmethod
+    def quick(cls, seed: int = 0) -> "EvalSettings":
+        """Small counts for smoke runs and tests (seconds, not minutes); the report says so."""
+        return cls(num_samples=500, iwae_k=20, iwae_images=200, latent_samples=500, latent_pairs=50,
+                   disentanglement_scale=0.05, seed=seed, batch_size=250)
+
+
+def _batched(fn, x: torch.Tensor, batch: int) -> torch.Tensor:
+    return torch.cat([fn(x[i:i + batch]) for i in range(0, x.shape[0], batch)])
+
+
+@torch.no_grad()
+def reconstruction_metrics(model, test: torch.Tensor, s: EvalSettings) -> dict:
+    """recon_mse: mean squared error per pixel; recon_bce: binary cross-entropy summed over pixels, nats/image."""
+    x_hat = _batched(model.reconstruct, test, s.batch_size).clamp(1e-6, 1 - 1e-6)
+    mse = float((x_hat - test).pow(2).mean())
+    bce = float(-(test * x_hat.log() + (1 - test) * (1 - x_hat).log()).flatten(1).sum(1).mean())
+    how = {"split": "test", "images": test.shape[0], "recon_mse": "mean over pixels and images of (x - x_hat)^2",
+           "recon_bce": "BCE summed over pixels, mean over images (nats)"}
+    return {"recon_mse": mse, "recon_bce": bce}, {"recon_mse": how, "recon_bce": how}
+
+
+@torch.no_grad()
+def likelihood_metrics(model, test: torch.Tensor, s: EvalSettings) -> dict:
+    x = test[: s.iwae_images]
+    out = likelihood.iwae_nll(model, x, k=s.iwae_k, batch_size=max(1, 20_000 // s.iwae_k), seed=s.seed)
+    mu, logvar = likelihood.posterior_params(model, test)
+    kl = likelihood.kl_per_dim(mu, logvar)
+    values = {"elbo": out["elbo"], "nll_iwae": out["nll_iwae"], "iwae_k": s.iwae_k,
+              "active_units": likelihood.active_units(mu), "kl_per_dim": [float(v) for v in kl]}
+    how = {"split": "test", "images": int(x.shape[0]), "k": s.iwae_k, "seed": s.seed,
+           "likelihood": model.config.likelihood, "units": "nats per image"}
+    return values, {"elbo": how, "nll_iwae": how, "active_units": {"threshold": 0.01, "images": test.shape[0]},
+                    "kl_per_dim": {"images": test.shape[0]}}
+
+
+@torch.no_grad()
+def generate(model, n: int, s: EvalSettings, labels=None) -> torch.Tensor:
+    g = torch.Generator().manual_seed(s.seed)
+    out = []
+    for i in range(0, n, s.batch_size):
+        b = min(s.batch_size, n - i)
+        lab = None if labels is None else labels[i:i + b]
+        out.append(model.sample(b, generator=g, labels=lab).float().cpu())
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def sample_quality(fake: torch.Tensor, real: torch.Tensor, extractor, s: EvalSettings) -> tuple[dict, dict]:
+    f_fake = _batched(extractor, fake, s.batch_size).double().numpy()
+    f_real = _batched(extractor, real, s.batch_size).double().numpy()
+    kid = fid.kid_from_features(f_fake, f_real, seed=s.seed)
+    pr = fid.precision_recall(f_real, f_fake)
+    values = {"fid": fid.fid_from_features(f_fake, f_real), "kid": kid["kid"], "kid_std": kid["kid_std"],
+              "precision": pr["precision"], "recall": pr["recall"], "fid_features": extractor.name}
+    how = {"features": extractor.name, "generated": fake.shape[0], "reference": f"test split, {real.shape[0]} images",
+           "seed": s.seed}
+    return values, {k: how for k in ("fid", "kid", "precision", "recall")}
+
+
+@torch.no_grad()
+def latent_metrics(model, test: torch.Tensor, classifier, s: EvalSettings) -> tuple[dict, dict]:
+    completeness = latent.latent_completeness(
+        model.decode, classifier.logits, model.config.latent_dim, n=s.latent_samples, seed=s.seed,
+        batch_size=s.batch_size, device=model.device) if classifier is not None else None
+    z = _batched(model.encode, test, s.batch_size)
+    za, zb = latent.random_pairs(z, s.latent_pairs, seed=s.seed)
+    continuity = latent.latent_continuity(model.decode, za, zb)
+    values = {"latent_continuity": continuity}
+    how = {"latent_continuity": {"paths": s.latent_pairs, "between": "encoded test images", "steps": 16,
+                                 "definition": "mean over paths of max step / mean step of decoded images"}}
+    if completeness is not None:
+        values["latent_completeness"] = completeness
+        how["latent_completeness"] = {"prior_samples": s.latent_samples, "classifier": classifier.name,
+                                      "threshold": latent.COMPLETENESS_THRESHOLD, "prior": "N(0, I)"}
+    return values, how
+
+
+@torch.no_grad()
+def disentanglement_metrics(model, s: EvalSettings) -> tuple[dict, dict]:
+    from ..data import DSprites
+
+    source = DSprites()
+    device = model.device
+
+    def rep(images):
+        x = to_float(torch.as_tensor(images)).to(device)
+        return model.encode(x).cpu().numpy()
+
+    k = s.disentanglement_scale
+    n = lambda v: max(50, int(v * k))  # noqa: E731
+    values = {}
+    values.update(disentanglement.beta_vae_score(rep, source, seed=s.seed, num_train=n(10_000), num_eval=n(5_000)))
+    values.update(disentanglement.factor_vae_score(rep, source, seed=s.seed, num_train=n(10_000), num_eval=n(5_000),
+                                                   num_variance_estimate=n(10_000)))
+    values.update(disentanglement.mig(rep, source, seed=s.seed, num_train=n(10_000)))
+    values.update(disentanglement.dci(rep, source, seed=s.seed, num_train=n(10_000), num_test=n(5_000)))
+    how = {"source": f"dsprites ({source.source})", "seed": s.seed,
+           "samples": "disentanglement_lib settings" if k == 1 else f"{k:g} x disentanglement_lib's counts",
+           "representation": "posterior mean"}
+    return values, {key: how for key in ("beta_vae_score", "factor_vae_score", "mig", "dci_disentanglement")}
+
+
+def _extractor_for(data_name: str, name: str | None):
+    from .features import get_extractor
+
+    if name:
+        return get_extractor(name)
+    try:
+        return get_extractor(data_name)
+    except GenlabError:
+        return None
+
+
+def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | None = None, features: str | None = None,
+             device: str = "cpu") -> dict:
+    """Evaluate the trained run in folder ``run`` (or a loaded model); write ``out`` (JSON) and a Markdown page.
+
+    ``features``: the extractor for FID/KID/precision/recall ('inception', a dataset's classifier name,
+    or a TorchScript file); by default the shipped classifier of the run's dataset.
+    """
+    from ..training import load
+
+    model = load(run, device=device) if isinstance(run, (str, Path)) else run
+    s = settings or EvalSettings()
+    data_name = model.meta["data"]
+    shape = tuple(model.config.image_shape)
+    test_data = load_dataset(data_name, "test", image_size=shape[1] if Path(str(data_name)).is_dir() else None)
+    test = to_float(test_data.images).to(model.device)
+    if tuple(test.shape[1:]) != shape:
+        raise GenlabError(f"the test images are {tuple(test.shape[1:])} but the model takes {shape}; "
+                          "evaluate on the data the model was trained on")
+    values: dict = {}
+    how: dict = {}
+    t0 = time.perf_counter()
+    family = model.family
+
+    def add(pair):
+        values.update(pair[0])
+        how.update(pair[1])
+
+    extractor = _extractor_for(data_name, features)
+    classifier = _extractor_for(data_name, None)
+    if family in ("ae", "vae"):
+        add(reconstruction_metrics(model, test, s))
+        if family == "vae":
+            add(likelihood_metrics(model, test, s))
+        add(latent_metrics(model, test, classifier if classifier is not None and classifier.has_logits else None, s))
+        if data_name == "dsprites":
+            add(disentanglement_metrics(model, s))
+    if family in ("ae", "vae", "gan", "cgan") and extractor is not None:
+        n = min(s.num_samples, test.shape[0])
+        labels = None
+        if getattr(model.config, "num_classes", 0):
+            labels = test_data.labels[:n] if test_data.labels is not None else None
+        fake = generate(model, n, s, labels)
+        add(sample_quality(fake, test[:n].cpu(), extractor, s))
+        if labels is not None and classifier is not None and classifier.has_logits:
+            pred = _batched(classifier.logits, fake, s.batch_size).argmax(1)
+            values["cond_accuracy"] = float((pred == labels).double().mean())
+            how["cond_accuracy"] = {"classifier": classifier.name, "samples": n, "labels": "those of the test split"}
+    report = {"run": str(getattr(model, "meta", {}).get("run", "")), "model": family, "data": data_name,
+              **values, "measured": how, "seconds": round(time.perf_counter() - t0, 1)}
+    if out is not None:
+        write_report(report, Path(out), model, s)
+    return report
+
+
+def write_report(report: dict, out: Path, model, s: EvalSettings) -> None:
+    from ..training.checkpoint import write_json
+    from ..viz.grid import save_grid
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(out, report)
+    stem = out.with_suffix("")
+    lines = [f"# Evaluation of {report['run'] or 'a model'}", "",
+             f"model `{report['model']}`, data `{report['data']}`, {report['seconds']} s", "",
+             "| metric | value | measured |", "|---|---|---|"]
+    for key, value in report.items():
+        if key in ("run", "model", "data", "measured", "seconds", "kl_per_dim"):
+            continue
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        measured = report["measured"].get(key, "")
+        lines.append(f"| {key} | {shown} | {json.dumps(measured) if measured else ''} |")
+    try:
+        grid = save_grid(generate(model, 64, s), stem.with_name(stem.name + "_samples.png"))
+        lines += ["", f"![samples]({grid.name})"]
+    except GenlabError:
+        pass
+    if "kl_per_dim" in report:
+        lines += ["", "KL per latent dimension (nats): " + ", ".join(f"{v:.2f}" for v in report["kl_per_dim"])]
+        plot = _kl_plot(report["kl_per_dim"], stem.with_name(stem.name + "_kl.png"))
+        if plot:
+            lines += ["", f"![KL per dimension]({plot.name})"]
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+def _kl_plot(kl, path: Path):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    order = np.argsort(kl)[::-1]
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar(range(len(kl)), np.asarray(kl)[order])
+    ax.set_xlabel("latent dimension (sorted)")
+    ax.set_ylabel("KL (nats)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
