@@ -5,12 +5,16 @@ from __future__ import annotations
 from ..errors import one_of
 from .autoencoder import AEConfig, Autoencoder
 from .base import GenerativeModel
+from .cyclegan import CycleGAN, CycleGANConfig
+from .pix2pix import Pix2Pix, Pix2PixConfig
 from .gan import GAN, ConditionalGAN, GANConfig
 from .vae import VAE, VAEConfig
 
 MODELS: dict[str, type[GenerativeModel]] = {
     "ae": Autoencoder,
     "vae": VAE,
+    "pix2pix": Pix2Pix,
+    "cyclegan": CycleGAN,
     "gan": GAN, "cgan": ConditionalGAN,
 }
 
@@ -27,4 +31,5 @@ def build_model(name: str, **config) -> GenerativeModel:
     return cls(cls.config_class(**config))
 
 
-__all__ = ["MODELS", "model_class", "build_model", "GenerativeModel", "AEConfig", "Autoencoder", "VAEConfig", "VAE"]
+__all__ = ["MODELS", "model_class", "build_model", "GenerativeModel", "AEConfig", "Autoencoder", "VAEConfig", "VAE",
+           "Pix2PixConfig", "Pix2Pix", "CycleGANConfig", "CycleGAN"]
