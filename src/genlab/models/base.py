@@ -28,6 +28,7 @@ class GenerativeModel(nn.Module):
     family: str = ""
     config_class: type = object
     batches_per_step: int = 1  # real batches one train_step consumes (d_steps for a GAN)
+    takes_labels: bool = False  # the run layer sets config.num_classes from the data (conditional models)
 
     def __init__(self, config):
         super().__init__()

@@ -343,6 +343,7 @@ class ConditionalGAN(GAN):
     """The registry's 'cgan': the same GAN with ``num_classes`` required (the run layer sets it from the data)."""
 
     family = "cgan"
+    takes_labels = True
 
     def __init__(self, config: GANConfig):
         check(config.num_classes >= 1, f"cgan needs num_classes >= 1 (the number of labels), got "

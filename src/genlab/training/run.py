@@ -30,7 +30,7 @@ def make_configs(model: str, data_shape, num_classes, settings: dict | None = No
     """The model's and the training config, from defaults, the data's shape, a file, then ``settings``."""
     cls = model_class(model)
     base = {"image_shape": tuple(data_shape)}
-    if "num_classes" in {f.name for f in dataclasses.fields(cls.config_class)} and num_classes:
+    if cls.takes_labels and num_classes:
         base["num_classes"] = num_classes
     configs = {"model": cls.config_class(**base), "train": TrainConfig()}
     merged: dict = {}
