@@ -15,6 +15,8 @@ from genlab.data.digits import load_digits
 from genlab.data.dsprites import DSprites, load_dsprites
 from genlab.data.folders import (DEFAULT_IMAGE_SIZE, load_folder, load_image_folder, load_paired_folder,
                                  load_unpaired_folder)
+from genlab.data.paired import load_edges2fashion, load_maps
+from genlab.data.unpaired import combine_unpaired, load_fashion_stripes
 from genlab.errors import GenlabError, one_of
 
 SPLITS = ("train", "test")
@@ -31,6 +33,12 @@ _BUILTINS = {
                load_digits, lambda: True),
     "dsprites": ("dSprites: 64x64 binary shapes with 5 factors (100k/10k subset of 737,280)",
                  load_dsprites, lambda: True),
+    "edges2fashion": ("paired: binary edge map (A) <-> Fashion-MNIST garment (B), 60k/10k 28x28",
+                      load_edges2fashion, lambda: idx.is_available("fashion-mnist")),
+    "maps": ("paired: aerial view (A) <-> flat-colour map (B) of generated layouts, 2,000/200 64x64 RGB",
+             load_maps, lambda: True),
+    "fashion-stripes": ("unpaired: plain garments (A) / striped garments (B), disjoint halves, 30k/5k each, 28x28",
+                        load_fashion_stripes, lambda: idx.is_available("fashion-mnist")),
 }
 
 DATASETS: dict[str, str] = {name: entry[0] for name, entry in _BUILTINS.items()}
@@ -71,6 +79,6 @@ def load_dataset(name: str, split: str = "train", image_size: int | None = None)
                       "or give the path of an image folder")
 
 
-__all__ = ["DATASETS", "DSprites", "ImageData", "list_datasets", "load_dataset", "load_image_folder",
-           "load_paired_folder", "load_unpaired_folder", "register_dataset", "resize_images", "to_float",
+__all__ = ["DATASETS", "DSprites", "ImageData", "combine_unpaired", "list_datasets", "load_dataset",
+           "load_image_folder", "load_paired_folder", "load_unpaired_folder", "register_dataset", "resize_images", "to_float",
            "to_uint8"]
