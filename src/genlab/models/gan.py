@@ -35,7 +35,7 @@ from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from .. import losses
 from ..errors import GenlabError
-from .base import GenerativeModel, check, standard_normal
+from .base import GenerativeModel, adam, check, standard_normal
 from .blocks import check_conv_size, conv_sizes, default_channels, mlp
 
 ARCHS = ("dcgan", "mlp")
@@ -204,8 +204,8 @@ class GAN(GenerativeModel):
 
     def configure_optimizers(self, train) -> dict[str, torch.optim.Optimizer]:
         betas = tuple(self.config.betas)
-        return {"discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=self.config.lr_d, betas=betas),
-                "generator": torch.optim.Adam(self.generator.parameters(), lr=self.config.lr_g, betas=betas)}
+        return {"discriminator": adam(self.discriminator.parameters(), lr=self.config.lr_d, betas=betas),
+                "generator": adam(self.generator.parameters(), lr=self.config.lr_g, betas=betas)}
 
     @property
     def batches_per_step(self) -> int:  # k real batches per iteration, one per D update
