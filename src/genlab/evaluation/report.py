@@ -147,6 +147,13 @@ def _extractor_for(data_name: str, name: str | None):
         return None
 
 
+def _is_classifier(extractor) -> bool:
+    """An image classifier (class scores per image), not a per-pixel palette or Inception."""
+    from .features import ClassifierExtractor
+
+    return isinstance(extractor, ClassifierExtractor)
+
+
 def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | None = None, features: str | None = None,
              device: str = "cpu") -> dict:
     """Evaluate the trained run in folder ``run`` (or a loaded model); write ``out`` (JSON) and a Markdown page.
@@ -180,7 +187,7 @@ def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | Non
         add(reconstruction_metrics(model, test, s))
         if family == "vae":
             add(likelihood_metrics(model, test, s))
-        add(latent_metrics(model, test, classifier if classifier is not None and classifier.has_logits else None, s))
+        add(latent_metrics(model, test, classifier if _is_classifier(classifier) else None, s))
         if data_name == "dsprites":
             add(disentanglement_metrics(model, s))
     if family in ("ae", "vae", "gan", "cgan") and extractor is not None:
@@ -190,7 +197,7 @@ def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | Non
             labels = test_data.labels[:n] if test_data.labels is not None else None
         fake = generate(model, n, s, labels)
         add(sample_quality(fake, test[:n].cpu(), extractor, s))
-        if labels is not None and classifier is not None and classifier.has_logits:
+        if labels is not None and _is_classifier(classifier):
             pred = _batched(classifier.logits, fake, s.batch_size).argmax(1)
             values["cond_accuracy"] = float((pred == labels).double().mean())
             how["cond_accuracy"] = {"classifier": classifier.name, "samples": n, "labels": "those of the test split"}

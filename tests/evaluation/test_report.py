@@ -1,0 +1,47 @@
+"""genlab evaluate on tiny runs: the keys of SPEC section 4 per family, each with how it was measured."""
+
+import json
+
+import pytest
+
+import genlab
+from genlab.cli import main
+from genlab.evaluation.report import EvalSettings
+
+TINY = {"channels": "8", "latent_dim": "4"}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    out = {}
+    for name in ("ae", "vae", "cgan"):
+        genlab.train(name, "digits", root / name, steps=10, settings=TINY, quiet=True)
+        out[name] = root / name
+    return out
+
+
+@pytest.mark.parametrize("name, keys", [
+    ("ae", {"recon_mse", "recon_bce", "fid", "kid", "precision", "recall", "latent_completeness",
+            "latent_continuity"}),
+    ("vae", {"recon_mse", "elbo", "nll_iwae", "iwae_k", "active_units", "kl_per_dim", "fid", "kid", "precision",
+             "recall", "latent_completeness", "latent_continuity"}),
+    ("cgan", {"fid", "kid", "precision", "recall", "cond_accuracy"}),
+])
+def test_report_keys_and_measurements(runs, name, keys, tmp_path):
+    report = genlab.evaluate(runs[name], tmp_path / "r.json", settings=EvalSettings.quick())
+    assert keys <= set(report), keys - set(report)
+    assert report["fid_features"] == "classifier:digits"
+    for key in keys - {"iwae_k", "kl_per_dim", "active_units"}:
+        assert key in report["measured"], key
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["model"] == name and (tmp_path / "r.md").is_file()
+    if name == "vae":
+        assert report["nll_iwae"] <= -report["elbo"] + 1e-6
+        assert len(report["kl_per_dim"]) == 4
+
+
+def test_cli_evaluate(runs, tmp_path, capsys):
+    assert main(["evaluate", str(runs["vae"]), "--out", str(tmp_path / "r.json"), "--quick"]) == 0
+    assert "nll_iwae" in capsys.readouterr().out
+    assert main(["evaluate", str(runs["vae"]), "--out", str(tmp_path / "r.json"), "--features", "nope"]) == 2
