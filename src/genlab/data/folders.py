@@ -218,9 +218,14 @@ def load_unpaired_folder(path, image_size: int = DEFAULT_IMAGE_SIZE,
 def load_folder(path, split: str = "train", image_size: int = DEFAULT_IMAGE_SIZE) -> ImageData:
     """What ``load_dataset(path)`` does: a paired A/B folder or a plain/class image folder."""
     path = _check_dir(path)
-    if (path / f"{split}A").is_dir() or (path / "trainA").is_dir():
-        raise GenlabError(f"{path} holds unpaired trainA/ trainB/ folders; load it with "
-                          "genlab.data.load_unpaired_folder (CycleGAN), which returns the two domains")
+    if (path / "trainA").is_dir():  # unpaired domains for CycleGAN: A in images, B in pair
+        from genlab.data.unpaired import combine_unpaired
+
+        # without testA/ testB/, the test split is the training images (said in meta)
+        source = split if (path / f"{split}A").is_dir() else "train"
+        data = combine_unpaired(*load_unpaired_folder(path, image_size, source), name=str(path))
+        data.meta["split_source"] = source
+        return data
     if _ab_root(path, split) is not None:
         return load_paired_folder(path, image_size, split)
     return load_image_folder(path, image_size, split)

@@ -30,7 +30,7 @@ import torch
 
 from .. import losses
 from ..errors import GenlabError
-from .base import GenerativeModel, check
+from .base import GenerativeModel, adam, check
 from .translation_blocks import (RESNET_MIN_SIDE, ImagePool, PatchGAN, ResnetGenerator, check_shape,
                                  generator_adv_loss, linear_decay, preview_rows, to_signed, to_unit)
 
@@ -116,8 +116,8 @@ class CycleGAN(GenerativeModel):
         c = self.config
         g = [*self.g_ab.parameters(), *self.g_ba.parameters()]
         d = [*self.d_a.parameters(), *self.d_b.parameters()]
-        return {"g": torch.optim.Adam(g, lr=c.lr_g, betas=tuple(c.betas)),
-                "d": torch.optim.Adam(d, lr=c.lr_d, betas=tuple(c.betas))}
+        return {"g": adam(g, lr=c.lr_g, betas=tuple(c.betas)),
+                "d": adam(d, lr=c.lr_d, betas=tuple(c.betas))}
 
     def configure_schedulers(self, optimizers, train, total_steps):
         if self.config.decay_start >= 1:

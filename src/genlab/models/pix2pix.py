@@ -25,7 +25,7 @@ import torch
 
 from .. import losses
 from ..errors import GenlabError
-from .base import GenerativeModel, check
+from .base import GenerativeModel, adam, check
 from .translation_blocks import (PatchGAN, UNet, check_shape, generator_adv_loss, linear_decay, preview_rows,
                                  to_signed, to_unit)
 
@@ -110,8 +110,8 @@ class Pix2Pix(GenerativeModel):
 
     def configure_optimizers(self, train):
         c = self.config
-        return {"g": torch.optim.Adam(self.generator.parameters(), lr=c.lr_g, betas=tuple(c.betas)),
-                "d": torch.optim.Adam(self.discriminator.parameters(), lr=c.lr_d, betas=tuple(c.betas))}
+        return {"g": adam(self.generator.parameters(), lr=c.lr_g, betas=tuple(c.betas)),
+                "d": adam(self.discriminator.parameters(), lr=c.lr_d, betas=tuple(c.betas))}
 
     def configure_schedulers(self, optimizers, train, total_steps):
         if self.config.decay_start >= 1:

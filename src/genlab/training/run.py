@@ -26,18 +26,26 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_configs(model: str, data_shape, num_classes, settings: dict | None = None, config_file=None):
+def make_configs(model: str, data_shape, num_classes, settings: dict | None = None, config_file=None,
+                 pair_channels: int = 0):
     """The model's and the training config, from defaults, the data's shape, a file, then ``settings``."""
     cls = model_class(model)
     base = {"image_shape": tuple(data_shape)}
+    if pair_channels and pair_channels != data_shape[0] and "pair_channels" in _fields(cls.config_class):
+        base["pair_channels"] = pair_channels  # paired/unpaired data whose B side has other channels
     if cls.takes_labels and num_classes:
         base["num_classes"] = num_classes
-    configs = {"model": cls.config_class(**base), "train": TrainConfig()}
-    merged: dict = {}
+    # defaults first (always valid), then the data's shape, a file and the settings in one validated step
+    configs = {"model": cls.config_class(), "train": TrainConfig()}
+    merged: dict = {f"model.{k}": v for k, v in base.items()}
     if config_file:
         merged.update(read_config_file(config_file))
     merged.update(settings or {})
     return apply_settings(configs, merged)
+
+
+def _fields(cls) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
 
 
 def run_config(model, train: TrainConfig, data_name: str, classes) -> dict:
@@ -68,7 +76,8 @@ def train(model: str = "vae", data: str = "fashion-mnist", out: str | Path | Non
             settings[f"train.{key}"] = value
     train_data = load_dataset(data, "train", image_size=image_size)
     test_data = load_dataset(data, "test", image_size=image_size)
-    configs = make_configs(model, train_data.shape, train_data.num_classes, settings, config_file)
+    pair_channels = train_data.pair.shape[1] if train_data.pair is not None else 0
+    configs = make_configs(model, train_data.shape, train_data.num_classes, settings, config_file, pair_channels)
     train_cfg: TrainConfig = configs["train"]
     seed_everything(train_cfg.seed)
     net = model_class(model)(configs["model"])
