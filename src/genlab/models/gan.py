@@ -310,6 +310,22 @@ class GAN(GenerativeModel):
         return ((x + 1) / 2).clamp(0, 1)
 
     @torch.no_grad()
+    def generate(self, z: torch.Tensor, labels=None) -> torch.Tensor:
+        """Images (B, C, H, W) in [0, 1] from given noise z (B, latent_dim), by the EMA generator when there is one.
+
+        ``labels`` as in :meth:`sample` (conditional only; None cycles 0..K-1).
+        """
+        if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
+            raise GenlabError(f"noise must be (B, {self.config.latent_dim}), got {tuple(z.shape)}")
+        y = self._check_labels(z.shape[0], labels)
+        net = self.generator_ema if self.generator_ema is not None else self.generator
+        was = net.training
+        net.eval()
+        x = net(z.to(self.device, torch.float32), y)
+        net.train(was)
+        return ((x + 1) / 2).clamp(0, 1)
+
+    @torch.no_grad()
     def sample_grid_per_class(self, n_per_class: int, generator=None) -> torch.Tensor:
         """(num_classes * n_per_class, C, H, W): n_per_class samples of class 0, then of class 1, ..."""
         if not self.conditional:
