@@ -39,6 +39,11 @@ def test_sample_and_reconstruct(run, tmp_path):
     assert Image.open(tmp_path / "r.png").size[0] > 8
 
 
+def test_label_on_unconditional_model_is_refused(run, tmp_path, capsys):
+    assert main(["sample", str(run), "--label", "3", "--out", str(tmp_path / "s.png")]) == 2
+    assert "needs a conditional model" in capsys.readouterr().err
+
+
 def test_data_commands(tmp_path, capsys):
     assert main(["data", "list"]) == 0
     assert "digits" in capsys.readouterr().out
@@ -68,6 +73,7 @@ def test_set_and_config_file(tmp_path):
     (["train", "--data", "digits", "--device", "cuda", "--out", "X"], "CUDA is not available"),
     (["sample", "no/such/run", "--out", "s.png"], "not a folder"),
     (["sample", ".", "--out", "s.png", "--n", "0"], "--n must be an integer >= 1"),
+    (["reconstruct", ".", "--out", "r.png", "--n", "-1"], "--n must be an integer >= 1"),
 ])
 def test_bad_input_is_one_line_exit_2(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -67,6 +67,8 @@ def cmd_sample(args) -> int:
 
     model = load(args.run, device=args.device)
     labels = None
+    if args.label is not None and not model.takes_labels:
+        raise GenlabError(f"--label needs a conditional model (cgan); this run is a '{model.family}' model")
     if args.label is not None:
         labels = torch.full((args.n,), args.label, dtype=torch.long)
     images = model.sample(args.n, generator=_torch_generator(args.seed), labels=labels)
@@ -77,32 +79,12 @@ def cmd_sample(args) -> int:
 
 def cmd_reconstruct(args) -> int:
     """Encode and decode test images: rows alternate originals and reconstructions."""
-    import torch
-
-    from .data import load_dataset, to_float
     from .training import load
-    from .viz.grid import save_grid
+    from .viz.reconstruct import reconstruct
 
-    model = load(args.run, device=args.device)
-    if not hasattr(model, "reconstruct"):
-        raise GenlabError(f"model '{model.family}' has no encoder; reconstruct works on ae and vae runs")
-    data = load_dataset(model.meta["data"], args.split, image_size=_folder_size(model))
-    idx = torch.linspace(0, len(data) - 1, args.n).long()
-    x = to_float(data.images[idx]).to(args.device)
-    with torch.no_grad():
-        x_hat = model.reconstruct(x)
-    nrow = args.nrow
-    rows = []
-    for start in range(0, args.n, nrow):
-        rows += [x[start:start + nrow], x_hat[start:start + nrow]]
-    save_grid(torch.cat(rows).cpu(), args.out, nrow=nrow)
-    print(f"wrote {args.out} ({args.n} test images and their reconstructions, alternating rows)")
+    reconstruct(load(args.run, device=args.device), n=args.n, nrow=args.nrow, split=args.split, out=args.out)
+    print(f"wrote {args.out} ({args.n} {args.split} images and their reconstructions, alternating rows)")
     return 0
-
-
-def _folder_size(model):
-    data = model.meta.get("data") or ""
-    return model.config.image_shape[1] if Path(data).is_dir() else None
 
 
 def cmd_translate(args) -> int:
@@ -229,6 +211,14 @@ def cmd_sweep_latent_dim(args) -> int:
                      epochs=args.epochs, steps=args.steps, settings=_settings(args.set), seed=args.seed,
                      device=args.device, quiet=True)
     print(f"wrote {Path(args.out) / RESULTS} and {Path(args.out) / PLOT}")
+    return 0
+
+
+def cmd_explore(args) -> int:
+    """Open a local web page over trained runs: latent sliders, sampling, class picker, image translation."""
+    from .explorer import serve
+
+    serve(args.runs, host=args.host, port=args.port, device=args.device)
     return 0
 
 
@@ -361,6 +351,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=0, help="seed of every run (default 0)")
     q.add_argument("--device", help="cpu, cuda, cuda:N, mps or auto (default cpu)")
     q.set_defaults(func=cmd_sweep_latent_dim)
+
+    p = sub.add_parser("explore", help=cmd_explore.__doc__, description=cmd_explore.__doc__)
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run directories (an AE and a VAE of equal latent size "
+                   "share one set of sliders)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, mps (default cpu)")
+    p.set_defaults(func=cmd_explore)
     return parser
 
 

@@ -1,4 +1,5 @@
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
@@ -103,8 +104,12 @@ def test_unpaired_folders(tmp_path):
     assert a.images.shape == (3, 3, 12, 12) and b.images.shape == (5, 1, 12, 12)
     with pytest.raises(GenlabError, match="testA"):
         load_unpaired_folder(tmp_path / "u", split="test")
-    with pytest.raises(GenlabError, match="load_unpaired_folder"):
-        load_dataset(str(tmp_path / "u"))
+    # load_dataset combines the domains for CycleGAN: A in images, B in pair, tiled to the larger domain
+    both = load_dataset(str(tmp_path / "u"), image_size=12)
+    assert both.images.shape == (5, 3, 12, 12) and both.pair.shape == (5, 1, 12, 12)
+    assert torch.equal(both.images[3], a.images[0]) and torch.equal(both.pair[4], b.images[4])
+    test = load_dataset(str(tmp_path / "u"), "test", image_size=12)  # no testA/: the training images, said so
+    assert test.meta["split_source"] == "train"
 
 
 def test_digits_and_registry():

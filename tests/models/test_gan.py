@@ -11,7 +11,7 @@ from genlab.errors import GenlabError
 from genlab.models import MODELS, build_model
 from genlab.models.gan import GAN, ConditionalGAN, GANConfig, per_class_for_grid
 from genlab.training import checkpoint
-from genlab.training.batches import Batch, Batches
+from genlab.training.batches import Batch
 from genlab.training.config import TrainConfig
 from genlab.training.loop import fit
 

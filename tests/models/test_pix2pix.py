@@ -11,7 +11,7 @@ from genlab.errors import GenlabError
 from genlab.models import build_model
 from genlab.models.translation_blocks import PatchGAN, UNet, default_patch_layers, patch_receptive_field
 from genlab.training import TrainConfig, checkpoint, fit
-from genlab.training.batches import Batch, Batches
+from genlab.training.batches import Batches
 
 SIZES = [(8, 8), (28, 28), (64, 64), (30, 45)]
 

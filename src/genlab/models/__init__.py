@@ -6,16 +6,17 @@ from ..errors import one_of
 from .autoencoder import AEConfig, Autoencoder
 from .base import GenerativeModel
 from .cyclegan import CycleGAN, CycleGANConfig
-from .pix2pix import Pix2Pix, Pix2PixConfig
 from .gan import GAN, ConditionalGAN, GANConfig
+from .pix2pix import Pix2Pix, Pix2PixConfig
 from .vae import VAE, VAEConfig
 
 MODELS: dict[str, type[GenerativeModel]] = {
     "ae": Autoencoder,
     "vae": VAE,
+    "gan": GAN,
+    "cgan": ConditionalGAN,
     "pix2pix": Pix2Pix,
     "cyclegan": CycleGAN,
-    "gan": GAN, "cgan": ConditionalGAN,
 }
 
 
@@ -32,4 +33,4 @@ def build_model(name: str, **config) -> GenerativeModel:
 
 
 __all__ = ["MODELS", "model_class", "build_model", "GenerativeModel", "AEConfig", "Autoencoder", "VAEConfig", "VAE",
-           "Pix2PixConfig", "Pix2Pix", "CycleGANConfig", "CycleGAN"]
+           "GANConfig", "GAN", "ConditionalGAN", "Pix2PixConfig", "Pix2Pix", "CycleGANConfig", "CycleGAN"]
