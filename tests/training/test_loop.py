@@ -54,7 +54,7 @@ def test_loss_goes_down(digits_data):
     from genlab.training.loop import validate
 
     before = validate(m, test, 64, torch.device("cpu"))["loss"]
-    fit(m, train, TrainConfig(steps=60, batch_size=64), None, quiet=True)
+    fit(m, train, TrainConfig(steps=100, batch_size=64, lr=3e-3), None, quiet=True)
     after = validate(m, test, 64, torch.device("cpu"))["loss"]
     assert after < 0.8 * before
 

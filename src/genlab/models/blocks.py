@@ -74,8 +74,10 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """(B, in_features) -> (B, C, H, W) logits: a linear layer to the smallest map, then
-    nearest-upsample + 3x3 conv stages back to the exact encoder sizes (no checkerboard, any size)."""
+    """(B, in_features) -> (B, C, H, W) logits: a linear layer to the smallest map, then one stride-2
+    transposed conv per stage (DCGAN style), each cropped to the exact size the encoder saw, so any
+    image size works. The last stage outputs the image channels directly (no full-resolution conv
+    on wide features: it is the most expensive layer a decoder can have)."""
 
     def __init__(self, shape: tuple[int, int, int], channels: tuple[int, ...], in_features: int):
         super().__init__()
@@ -85,24 +87,19 @@ class ConvDecoder(nn.Module):
         chans = list(channels)[::-1]  # widest first
         self.start = (chans[0], *sizes[-1])
         self.fc = nn.Linear(in_features, chans[0] * sizes[-1][0] * sizes[-1][1])
-        stages = []
-        for i, size in enumerate(reversed(sizes[:-1])):
-            out = chans[i + 1] if i + 1 < len(chans) else chans[-1]
-            stages.append(nn.ModuleDict({
-                "conv": nn.Conv2d(chans[i], out, 3, padding=1),
-                "norm": nn.BatchNorm2d(out),
-            }))
-        self.sizes = [tuple(s) for s in reversed(sizes[:-1])]
-        self.stages = nn.ModuleList(stages)
+        self.sizes = [tuple(s) for s in reversed(sizes[:-1])]  # target size of each stage
+        outs = chans[1:] + [c]
+        self.ups = nn.ModuleList(nn.ConvTranspose2d(i, o, 4, stride=2, padding=1) for i, o in zip(chans, outs))
+        self.norms = nn.ModuleList(nn.BatchNorm2d(o) for o in outs[:-1])
         self.act = nn.LeakyReLU(0.2)
-        self.out = nn.Conv2d(chans[-1], c, 3, padding=1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.act(self.fc(z)).view(z.shape[0], *self.start)  # (B, C0, h0, w0)
-        for size, stage in zip(self.sizes, self.stages):
-            x = nn.functional.interpolate(x, size=size, mode="nearest")
-            x = self.act(stage["norm"](stage["conv"](x)))
-        return self.out(x)  # (B, C, H, W) logits
+        for i, (up, (h, w)) in enumerate(zip(self.ups, self.sizes)):
+            x = up(x)[:, :, :h, :w]  # (B, C_i, 2h_{i-1}, 2w_{i-1}) cropped to the encoder's size
+            if i < len(self.norms):
+                x = self.act(self.norms[i](x))
+        return x  # (B, C, H, W) logits
 
 
 def build_encoder(arch: str, shape: tuple[int, int, int], out_features: int,
