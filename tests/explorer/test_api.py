@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import socket
 
 import numpy as np
 import pytest
@@ -149,6 +150,8 @@ def test_bad_uploads(client):
 def test_port_in_use_is_a_clear_error():
     sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
+    # a TCP socket with Nagle off: asyncio's connections inherit it (else ~40 ms per small response)
+    assert sock.proto == socket.IPPROTO_TCP and sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     try:
         with pytest.raises(GenlabError, match=f"port {port} .*already in use.*--port"):
             bind("127.0.0.1", port)
@@ -156,3 +159,14 @@ def test_port_in_use_is_a_clear_error():
         sock.close()
     with pytest.raises(GenlabError, match="--port"):
         bind("127.0.0.1", 70000)
+
+
+def test_decode_batch_is_one_round_trip_for_a_group(client):
+    items = [{"run": 0, "z": [1.0, 0, 0, 0]}, {"run": 1, "z": [1.0, 0, 0, 0]}, {"run": 3, "z": [0] * 8, "label": 4}]
+    out = client.post("/api/decode-batch", json={"items": items}).json()["images"]
+    assert [data_png(u).shape for u in out] == [(8, 8), (8, 8), (8, 8)]
+    single = png(client.post("/api/decode", json=items[1]))
+    assert (data_png(out[1]) == single).all()
+    assert "items" in error(client.post("/api/decode-batch", json={"items": []}), 422)
+    bad = items[:1] + [{"run": 1, "z": [0, 0]}]
+    assert "latent dimensions" in error(client.post("/api/decode-batch", json={"items": bad}), 400)
