@@ -79,19 +79,22 @@ class ConvDecoder(nn.Module):
     image size works. The last stage outputs the image channels directly (no full-resolution conv
     on wide features: it is the most expensive layer a decoder can have)."""
 
-    def __init__(self, shape: tuple[int, int, int], channels: tuple[int, ...], in_features: int):
+    def __init__(self, shape: tuple[int, int, int], channels: tuple[int, ...], in_features: int,
+                 act: nn.Module | None = None, fc_norm: bool = False):
         super().__init__()
         check_conv_size(shape)
         c, h, w = shape
         sizes = conv_sizes(h, w, len(channels))
         chans = list(channels)[::-1]  # widest first
         self.start = (chans[0], *sizes[-1])
-        self.fc = nn.Linear(in_features, chans[0] * sizes[-1][0] * sizes[-1][1])
+        n0 = chans[0] * sizes[-1][0] * sizes[-1][1]
+        # fc_norm: BatchNorm on the first map, as the DCGAN generator has
+        self.fc = nn.Sequential(nn.Linear(in_features, n0), nn.BatchNorm1d(n0)) if fc_norm else nn.Linear(in_features, n0)
         self.sizes = [tuple(s) for s in reversed(sizes[:-1])]  # target size of each stage
         outs = chans[1:] + [c]
         self.ups = nn.ModuleList(nn.ConvTranspose2d(i, o, 4, stride=2, padding=1) for i, o in zip(chans, outs))
         self.norms = nn.ModuleList(nn.BatchNorm2d(o) for o in outs[:-1])
-        self.act = nn.LeakyReLU(0.2)
+        self.act = act if act is not None else nn.LeakyReLU(0.2)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.act(self.fc(z)).view(z.shape[0], *self.start)  # (B, C0, h0, w0)

@@ -36,7 +36,7 @@ from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 from .. import losses
 from ..errors import GenlabError
 from .base import GenerativeModel, adam, check, standard_normal
-from .blocks import check_conv_size, conv_sizes, default_channels, mlp
+from .blocks import ConvDecoder, check_conv_size, conv_sizes, default_channels, mlp
 
 ARCHS = ("dcgan", "mlp")
 
@@ -94,36 +94,20 @@ class Generator(nn.Module):
     def __init__(self, config: GANConfig):
         super().__init__()
         shape = tuple(config.image_shape)
-        c, h, w = shape
         self.embed = nn.Embedding(config.num_classes, config.label_dim) if config.num_classes else None
         d_in = config.latent_dim + (config.label_dim if self.embed is not None else 0)
-        self.arch = config.arch
         if config.arch == "mlp":
             self.net = nn.Sequential(mlp([d_in, *config.hidden, math.prod(shape)]), nn.Unflatten(1, shape))
             return
-        # DCGAN: linear to the smallest map, then nearest-upsample + 3x3 conv stages to the exact sizes
-        # D's stride-2 convs see (any H, W), BatchNorm + ReLU, a 3x3 conv to C channels and tanh.
-        chans = list(config.channels or default_channels(shape, base=64))[::-1]  # widest first
-        sizes = conv_sizes(h, w, len(chans))  # [(H, W), ..., (h0, w0)]
-        self.start = (chans[0], *sizes[-1])
-        self.fc = nn.Sequential(nn.Linear(d_in, math.prod(self.start)), nn.BatchNorm1d(math.prod(self.start)),
-                                nn.ReLU())
-        self.sizes = [tuple(s) for s in reversed(sizes[:-1])]
-        outs = chans[1:] + chans[-1:]
-        self.stages = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
-            for cin, cout in zip(chans, outs))
-        self.out = nn.Conv2d(outs[-1], c, 3, padding=1)
+        # DCGAN: linear to the smallest map (BatchNorm + ReLU), then stride-2 transposed convs with
+        # BatchNorm + ReLU, cropped to the exact sizes D's stride-2 convs see (any H, W); tanh at the end.
+        self.net = ConvDecoder(shape, tuple(config.channels or default_channels(shape, base=64)), d_in,
+                               act=nn.ReLU(), fc_norm=True)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
             z = torch.cat([z, self.embed(y)], dim=1)  # (B, latent_dim + label_dim)
-        if self.arch == "mlp":
-            return torch.tanh(self.net(z))
-        x = self.fc(z).view(z.shape[0], *self.start)  # (B, C0, h0, w0)
-        for size, stage in zip(self.sizes, self.stages):
-            x = stage(nn.functional.interpolate(x, size=size, mode="nearest"))
-        return torch.tanh(self.out(x))  # (B, C, H, W)
+        return torch.tanh(self.net(z))  # (B, C, H, W)
 
 
 class Discriminator(nn.Module):
