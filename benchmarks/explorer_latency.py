@@ -180,7 +180,9 @@ def main(argv=None) -> int:
         "what": "slider move -> redrawn image: server decode + PNG (in-process), and browser round trip "
                 "(input event -> image load event, headless chromium via Playwright, 127.0.0.1)",
         "target_ms": TARGET_MS,
-        "runs": [str(r) if args.runs else f"tiny {Path(r).name} on digits (latent 8, 50 steps)" for r in runs],
+        "runs": [{"run": str(r) if args.runs else f"tiny {Path(r).name} (50 steps)", "family": x.family,
+                  "data": x.data_name, "image_shape": list(x.model.config.image_shape), "latent_dim": x.latent_dim,
+                  "arch": getattr(x.model.config, "arch", None)} for r, x in zip(runs, app.state.runs)],
         "server": server, "browser": browser,
         "server_with_default_threads": {"torch_threads": default_threads, **{
             k: v["decode_plus_png"] for k, v in server_default.items()}},
