@@ -91,7 +91,7 @@ def server_times(app, calls: int) -> dict:
             continue
         decode_ms, png_ms = [], []
         for i in range(calls + 5):
-            z = r.to_code((torch.rand(r.latent_dim, generator=g) * 6 - 3)).unsqueeze(0)
+            z = r.to_code(torch.rand(r.latent_dim, generator=g) * 6 - 3).unsqueeze(0)
             t0 = time.perf_counter()
             if r.family in ("gan", "cgan"):
                 img = r.model.generate(z, labels=0 if r.num_classes else None)[0]

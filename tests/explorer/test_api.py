@@ -14,10 +14,10 @@ import genlab
 from genlab.errors import GenlabError
 
 pytest.importorskip("fastapi")
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from genlab.explorer import create_app  # noqa: E402
-from genlab.explorer.server import MAX_UPLOAD, Z_LIMIT, bind  # noqa: E402
+from genlab.explorer import create_app
+from genlab.explorer.server import MAX_UPLOAD, Z_LIMIT, bind
 
 ORDER = ("ae", "vae", "gan", "cgan", "pix2pix", "cyclegan")  # run ids 0..5
 

@@ -13,7 +13,7 @@ import pytest
 from genlab.cli import main
 
 pytest.importorskip("fastapi")
-from genlab.explorer.server import bind  # noqa: E402
+from genlab.explorer.server import bind
 
 
 def test_port_in_use_exits_2(runs, capsys):

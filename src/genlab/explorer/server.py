@@ -216,7 +216,7 @@ def read_upload(data: bytes, filename: str, shape) -> tuple[torch.Tensor, list[s
         return read_image(_Upload(data, name), tuple(shape), notes), notes
     except GenlabError:
         raise
-    except Exception as e:  # PIL's decompression-bomb error, truncated files, odd modes
+    except Exception as e:  # noqa: BLE001 - PIL's decompression-bomb error, truncated files, odd modes
         raise GenlabError(f"cannot read the upload '{name}' as an image ({e.__class__.__name__}); "
                           "choose a PNG or JPEG image") from None
 
