@@ -136,6 +136,56 @@ def disentanglement_metrics(model, s: EvalSettings) -> tuple[dict, dict]:
     return values, {key: how for key in ("beta_vae_score", "factor_vae_score", "mig", "dci_disentanglement")}
 
 
+@torch.no_grad()
+def pix2pix_metrics(model, test_data, s: EvalSettings) -> tuple[dict, dict]:
+    """l1, psnr, ssim of the translations against the true targets of the test pairs; pixel_accuracy on maps."""
+    from . import image_metrics
+
+    a, b = to_float(test_data.images), to_float(test_data.pair)
+    inputs, targets = (a, b) if model.config.direction == "AtoB" else (b, a)
+    out = _batched(lambda x: model.translate(x).cpu(), inputs, s.batch_size)
+    values = {"l1": image_metrics.l1(out, targets), "psnr": image_metrics.psnr(out, targets),
+              "ssim": image_metrics.ssim(out, targets)}
+    how = {"split": "test", "pairs": int(inputs.shape[0]), "direction": model.config.direction, "range": "[0, 1]"}
+    how = {k: how for k in values}
+    if test_data.name == "maps" and model.config.direction == "AtoB" and "classes" in test_data.meta:
+        from ..data.paired import pixel_accuracy
+
+        values["pixel_accuracy"] = pixel_accuracy(out, test_data.meta["classes"])
+        how["pixel_accuracy"] = {"split": "test", "maps": int(out.shape[0]),
+                                 "classes": "nearest palette colour per pixel, against the layout's true classes"}
+    return values, how
+
+
+def class_agreement(classifier, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of ``images`` that ``classifier`` labels with ``labels``: ``cond_accuracy`` (samples made for
+    label y) and ``label_preservation`` (A -> B translations, with domain B's classifier, against A's class)."""
+    from . import image_metrics
+
+    return image_metrics.classification_accuracy(classifier.logits(images), labels)
+
+
+@torch.no_grad()
+def cyclegan_metrics(model, test_data, classifier, extractor, s: EvalSettings) -> tuple[dict, dict]:
+    """cycle_l1 (A -> B -> A, mean absolute error in [0, 1]), label_preservation of A -> B with domain B's
+    classifier, and FID/KID of the A -> B translations against real B images."""
+    a = to_float(test_data.images)
+    ab = _batched(lambda x: model.translate(x, "AtoB").cpu(), a, s.batch_size)
+    aba = _batched(lambda x: model.translate(x, "BtoA").cpu(), ab, s.batch_size)
+    values = {"cycle_l1": float((aba - a).abs().mean())}
+    how = {"cycle_l1": {"split": "test", "images": int(a.shape[0]), "path": "A -> B -> A", "range": "[0, 1]"}}
+    if classifier is not None and test_data.labels is not None:
+        values["label_preservation"] = class_agreement(classifier, ab, test_data.labels)
+        how["label_preservation"] = {"classifier": classifier.name, "images": int(a.shape[0]),
+                                     "labels": "the classes of the A images"}
+    if extractor is not None and test_data.pair is not None:
+        n = min(s.num_samples, ab.shape[0])
+        quality, quality_how = sample_quality(ab[:n], to_float(test_data.pair[:n]), extractor, s)
+        values.update(quality)
+        how.update({k: {**v, "generated": "A -> B translations of the test A images"} for k, v in quality_how.items()})
+    return values, how
+
+
 def _extractor_for(data_name: str, name: str | None, path=None):
     from .features import get_extractor
 
@@ -198,9 +248,14 @@ def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | Non
         fake = generate(model, n, s, labels)
         add(sample_quality(fake, test[:n].cpu(), extractor, s))
         if labels is not None and _is_classifier(classifier):
-            pred = _batched(classifier.logits, fake, s.batch_size).argmax(1)
-            values["cond_accuracy"] = float((pred == labels).double().mean())
+            values["cond_accuracy"] = class_agreement(classifier, fake, labels)
             how["cond_accuracy"] = {"classifier": classifier.name, "samples": n, "labels": "those of the test split"}
+    if family == "pix2pix":
+        add(pix2pix_metrics(model, test_data, s))
+    if family == "cyclegan":
+        domain_b = _extractor_for(f"{data_name}", None) if not Path(str(data_name)).is_dir() else None
+        add(cyclegan_metrics(model, test_data, domain_b if _is_classifier(domain_b) else None,
+                             extractor, s))
     report = {"run": str(getattr(model, "meta", {}).get("run", "")), "model": family, "data": data_name,
               **values, "measured": how, "seconds": round(time.perf_counter() - t0, 1)}
     if out is not None:
