@@ -100,6 +100,33 @@ def cmd_translate(args) -> int:
     return 0
 
 
+def cmd_convert_voice(args) -> int:
+    """Convert a WAV file, or a folder of WAV files, to the other voice with a cyclegan-voice run."""
+    from .audio.wav import read_wav, write_wav
+    from .data.voices import list_wavs
+    from .training import load
+
+    model = load(args.run, device=args.device)
+    if model.family != "cyclegan-voice":
+        raise GenlabError(f"'{args.run}' is a {model.family} run; convert-voice needs a cyclegan-voice run "
+                          "(genlab train --model cyclegan-voice --data voices)")
+    src, out = Path(args.input), Path(args.out)
+    if src.is_dir():
+        if out.suffix.lower() == ".wav":
+            raise GenlabError(f"the input is a folder, so --out must be a folder, got '{out}'")
+        pairs = [(f, out / f.name) for f in list_wavs(src)]
+    else:
+        if out.is_dir() or out.suffix.lower() != ".wav":
+            raise GenlabError(f"the input is one file, so --out must be a .wav file, got '{out}'")
+        pairs = [(src, out)]
+    for f, target in pairs:
+        x, rate = read_wav(f)
+        y, sr = model.convert(x, rate, args.direction, pitch=not args.no_pitch)
+        write_wav(target, y, sr)
+    print(f"wrote {pairs[0][1] if len(pairs) == 1 else f'{len(pairs)} WAV files to {out}'} ({args.direction})")
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     """Measure a trained run (SPEC section 4 metrics) and write a JSON report and a Markdown page."""
     from .evaluation.report import EvalSettings, evaluate
@@ -271,6 +298,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output file (for a file) or folder (for a folder)")
     p.add_argument("--direction", choices=["AtoB", "BtoA"], help="CycleGAN: which generator (default AtoB)")
     p.set_defaults(func=cmd_translate)
+
+    p = sub.add_parser("convert-voice", help=cmd_convert_voice.__doc__, description=cmd_convert_voice.__doc__)
+    _run_arg(p)
+    p.add_argument("input", help="a WAV file or a folder of WAV files (any rate, mono or stereo)")
+    p.add_argument("--out", required=True, help="output .wav file (for a file) or folder (for a folder)")
+    p.add_argument("--direction", choices=["AtoB", "BtoA"], default="AtoB", help="which voice to convert to "
+                   "(default AtoB)")
+    p.add_argument("--no-pitch", action="store_true", help="skip the explicit F0 correction")
+    p.set_defaults(func=cmd_convert_voice)
 
     p = sub.add_parser("evaluate", help=cmd_evaluate.__doc__, description=cmd_evaluate.__doc__)
     _run_arg(p)

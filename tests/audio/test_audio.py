@@ -5,7 +5,6 @@ import wave
 
 import numpy as np
 import pytest
-import torch
 
 from genlab.audio import features, metrics, pitch
 from genlab.audio.wav import load_audio, read_wav, resample, write_wav

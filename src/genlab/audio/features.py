@@ -4,7 +4,7 @@
 - Mel filterbank: triangles on the HTK mel scale m = 2595 log10(1 + f / 700), peak 1, ``n_mels`` bands
   from ``fmin`` to ``fmax`` (Slaney's area normalisation is not used: the inversion is a least-squares fit).
 - Log-mel: ln(max(M |X|, floor)) with M the filterbank and |X| the STFT magnitude, (n_mels, T).
-- Inversion: |X| ~ M^+ exp(logmel) (pseudo-inverse, clamped at 0), then fast Griffin-Lim
+- Inversion: |X| >= 0 fitted to M |X| = exp(logmel) by non-negative least squares, then fast Griffin-Lim
   (Griffin and Lim 1984; momentum 0.99 as Perraudin et al. 2013) for the phase.
 """
 
@@ -33,6 +33,8 @@ class FeatureConfig:
     fmax: float = 8000.0
 
 
+DEFAULT = FeatureConfig()
+
 def hz_to_mel(f):
     return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
 
@@ -55,7 +57,7 @@ def _filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> n
     return fb.astype(np.float32)
 
 
-def mel_filterbank(cfg: FeatureConfig = FeatureConfig()) -> torch.Tensor:
+def mel_filterbank(cfg: FeatureConfig = DEFAULT) -> torch.Tensor:
     """(n_mels, n_fft // 2 + 1) triangular filters with peak 1 (see the module docstring)."""
     return torch.from_numpy(_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax))
 
@@ -71,20 +73,31 @@ def istft(spec: torch.Tensor, cfg: FeatureConfig, length: int | None = None) -> 
     return torch.istft(spec, cfg.n_fft, cfg.hop, window=window, center=True, length=length)
 
 
-def log_mel(x, cfg: FeatureConfig = FeatureConfig()) -> torch.Tensor:
+def log_mel(x, cfg: FeatureConfig = DEFAULT) -> torch.Tensor:
     """Waveform (N,) (numpy or torch) -> log-mel float32 (n_mels, T), natural log of mel magnitudes."""
     x = torch.as_tensor(np.asarray(x, dtype=np.float32)) if not torch.is_tensor(x) else x.float()
     mag = stft(x, cfg).abs()
     return (mel_filterbank(cfg) @ mag).clamp_min(LOG_FLOOR).log()
 
 
-def mel_to_magnitude(logmel: torch.Tensor, cfg: FeatureConfig = FeatureConfig()) -> torch.Tensor:
-    """Log-mel (n_mels, T) -> STFT magnitude (n_fft // 2 + 1, T): least-squares inverse of the filterbank, >= 0."""
-    pinv = torch.linalg.pinv(mel_filterbank(cfg).double()).float()
-    return (pinv @ logmel.float().exp()).clamp_min(0.0)
+def mel_to_magnitude(logmel: torch.Tensor, cfg: FeatureConfig = DEFAULT, n_iter: int = 100) -> torch.Tensor:
+    """Log-mel (n_mels, T) -> STFT magnitude S >= 0 (n_fft // 2 + 1, T) minimising ||M S - exp(logmel)||^2.
+
+    Non-negative least squares by multiplicative updates (Lee and Seung 2001), S <- S * M^T Y / M^T M S,
+    from S = M^T Y scaled. (The plain pseudo-inverse is ill-conditioned where low mel bands are
+    narrower than an FFT bin, and blows up on spectrograms a generator made.)
+    """
+    fb = mel_filterbank(cfg)
+    y = logmel.float().exp()
+    num = fb.T @ y  # (F, T)
+    gram = fb.T @ fb
+    s = num / (fb.sum(0)[:, None].clamp_min(1e-8) * fb.sum(1).mean())
+    for _ in range(n_iter):
+        s = s * num / (gram @ s).clamp_min(1e-12)
+    return s
 
 
-def griffin_lim(mag: torch.Tensor, cfg: FeatureConfig = FeatureConfig(), n_iter: int = 60, momentum: float = 0.99,
+def griffin_lim(mag: torch.Tensor, cfg: FeatureConfig = DEFAULT, n_iter: int = 60, momentum: float = 0.99,
                 seed: int = 0) -> np.ndarray:
     """A waveform whose STFT magnitude is close to ``mag`` (F, T): fast Griffin-Lim from a seeded random phase."""
     length = (mag.shape[1] - 1) * cfg.hop
@@ -100,7 +113,7 @@ def griffin_lim(mag: torch.Tensor, cfg: FeatureConfig = FeatureConfig(), n_iter:
     return istft(spec, cfg, length).numpy().astype(np.float32)
 
 
-def mel_to_wave(logmel: torch.Tensor, cfg: FeatureConfig = FeatureConfig(), n_iter: int = 60) -> np.ndarray:
+def mel_to_wave(logmel: torch.Tensor, cfg: FeatureConfig = DEFAULT, n_iter: int = 60) -> np.ndarray:
     """The vocoder: log-mel (n_mels, T) -> waveform, peak-normalised to 0.9 when louder."""
     y = griffin_lim(mel_to_magnitude(logmel, cfg), cfg, n_iter)
     peak = float(np.abs(y).max()) if y.size else 0.0

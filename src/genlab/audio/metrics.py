@@ -26,7 +26,7 @@ import math
 import numpy as np
 import torch
 
-from .features import FeatureConfig, log_mel, trim_silence
+from .features import DEFAULT, FeatureConfig, log_mel, trim_silence
 
 MCEP_ORDER = 24
 MCD_CONST = 10.0 / math.log(10.0) * math.sqrt(2.0)
@@ -88,19 +88,19 @@ def _features(x: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     return log_mel(trim_silence(x, cfg.sample_rate), cfg).numpy()
 
 
-def mcd(x: np.ndarray, reference: np.ndarray, cfg: FeatureConfig = FeatureConfig()) -> float:
+def mcd(x: np.ndarray, reference: np.ndarray, cfg: FeatureConfig = DEFAULT) -> float:
     """MCD (dB) between two waveforms at ``cfg.sample_rate``, silence trimmed, DTW-aligned."""
     return mcd_cepstra(mel_cepstrum(_features(x, cfg)), mel_cepstrum(_features(reference, cfg)))
 
 
-def content_features(x: np.ndarray, cfg: FeatureConfig = FeatureConfig()) -> np.ndarray:
+def content_features(x: np.ndarray, cfg: FeatureConfig = DEFAULT) -> np.ndarray:
     """(T, K) mel-cepstra normalised to zero mean and unit variance per utterance."""
     c = mel_cepstrum(_features(x, cfg))
     return (c - c.mean(0)) / (c.std(0) + 1e-6)
 
 
 def content_kept(converted: list[np.ndarray], references: list[np.ndarray],
-                 cfg: FeatureConfig = FeatureConfig()) -> tuple[float, np.ndarray]:
+                 cfg: FeatureConfig = DEFAULT) -> tuple[float, np.ndarray]:
     """Share of clips i whose nearest reference (mean DTW cost of content features) is reference i; and the (N, N) distances."""
     conv = [content_features(x, cfg) for x in converted]
     refs = [content_features(x, cfg) for x in references]
@@ -116,7 +116,7 @@ def content_kept(converted: list[np.ndarray], references: list[np.ndarray],
 class SpeakerClassifier:
     """Logistic regression on standardised log-mel frames; a clip's speaker by summed frame log-probabilities."""
 
-    def __init__(self, cfg: FeatureConfig = FeatureConfig()):
+    def __init__(self, cfg: FeatureConfig = DEFAULT):
         self.cfg = cfg
         self.mean = self.std = None
         self.linear: torch.nn.Linear | None = None
@@ -127,7 +127,7 @@ class SpeakerClassifier:
         keep = energy > energy.max() - 6.0  # frames within ~50 dB (ln units) of the loudest
         return torch.from_numpy(lm[:, keep].T).float()
 
-    def fit(self, clips: list[np.ndarray], speakers: list[int], steps: int = 300, seed: int = 0) -> "SpeakerClassifier":
+    def fit(self, clips: list[np.ndarray], speakers: list[int], steps: int = 300, seed: int = 0) -> SpeakerClassifier:
         frames = [self._frames(x) for x in clips]
         x = torch.cat(frames)
         y = torch.cat([torch.full((len(f),), s, dtype=torch.long) for f, s in zip(frames, speakers)])

@@ -109,7 +109,7 @@ def time_stretch(x: np.ndarray, rate: float, n_fft: int = 1024, hop: int = 256) 
         dphi = torch.angle(b) - torch.angle(a) - omega
         dphi = dphi - 2 * np.pi * torch.round(dphi / (2 * np.pi))
         phase = phase + omega + dphi
-    length = int(round(len(x) * rate))
+    length = round(len(x) * rate)
     y = torch.istft(out, n_fft, hop, window=window, center=True, length=length)
     return y.numpy().astype(np.float32)
 

@@ -6,6 +6,7 @@ from ..errors import one_of
 from .autoencoder import AEConfig, Autoencoder
 from .base import GenerativeModel
 from .cyclegan import CycleGAN, CycleGANConfig
+from .cyclegan_voice import CycleGANVoice, CycleGANVoiceConfig
 from .gan import GAN, ConditionalGAN, GANConfig
 from .pix2pix import Pix2Pix, Pix2PixConfig
 from .vae import VAE, VAEConfig
@@ -17,6 +18,7 @@ MODELS: dict[str, type[GenerativeModel]] = {
     "cgan": ConditionalGAN,
     "pix2pix": Pix2Pix,
     "cyclegan": CycleGAN,
+    "cyclegan-voice": CycleGANVoice,
 }
 
 
@@ -33,4 +35,5 @@ def build_model(name: str, **config) -> GenerativeModel:
 
 
 __all__ = ["MODELS", "model_class", "build_model", "GenerativeModel", "AEConfig", "Autoencoder", "VAEConfig", "VAE",
-           "GANConfig", "GAN", "ConditionalGAN", "Pix2PixConfig", "Pix2Pix", "CycleGANConfig", "CycleGAN"]
+           "GANConfig", "GAN", "ConditionalGAN", "Pix2PixConfig", "Pix2Pix", "CycleGANConfig", "CycleGAN",
+           "CycleGANVoiceConfig", "CycleGANVoice"]

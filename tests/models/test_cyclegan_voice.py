@@ -1,0 +1,257 @@
+"""cyclegan-voice: the GLU generator, voice data (folders, espeak-ng), training steps, save/load with the
+speaker statistics, conversion with the F0 mapping, resume, convert-voice CLI and evaluate_voice."""
+
+import math
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from genlab import load, train
+from genlab.audio import metrics, pitch
+from genlab.audio.features import FeatureConfig
+from genlab.audio.wav import read_wav, write_wav
+from genlab.cli import main
+from genlab.data import load_dataset
+from genlab.data.base import ImageData
+from genlab.errors import GenlabError
+from genlab.models import build_model
+from genlab.models.cyclegan_voice import VoiceGenerator
+from genlab.training import TrainConfig
+from genlab.training.batches import Batches
+
+SR = 16000
+TINY = {"model.channels": 4, "model.n_blocks": 1, "model.ndf": 4, "model.patch_layers": 1, "model.pool_size": 4,
+        "model.griffin_lim_iters": 4, "train.batch_size": 4, "train.num_samples": 4}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def voice(f0, seconds=0.6, seed=0, vowel=1.0, sr=SR):
+    """A crude voice: harmonics of f0 with a spectral tilt (the 'timbre') and a little vibrato, plus noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    phase = 2 * np.pi * f0 * (t + 0.002 * np.sin(2 * np.pi * 5 * t))
+    x = sum(np.sin(k * phase) * vowel ** k / k for k in range(1, int(3000 / f0)))
+    return (0.2 * x / np.abs(x).max() + 0.005 * rng.normal(size=t.size)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def voice_dir(tmp_path_factory):
+    """trainA/ (low voice) and trainB/ (high voice) WAVs, and testA/ testB/ with the same file names."""
+    root = tmp_path_factory.mktemp("voices")
+    for i in range(3):
+        write_wav(root / "trainA" / f"a{i}.wav", voice(100 + 8 * i, seed=i, vowel=0.9))
+        write_wav(root / "trainB" / f"b{i}.wav", voice(220 + 10 * i, seed=10 + i, vowel=0.6, sr=22050), 22050)
+    for i in range(2):
+        write_wav(root / "testA" / f"s{i}.wav", voice(105 + 20 * i, seed=20 + i, vowel=0.9))
+        write_wav(root / "testB" / f"s{i}.wav", voice(230 + 30 * i, seed=30 + i, vowel=0.6))
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_run(voice_dir, tmp_path_factory):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("run") / "run"
+    train("cyclegan-voice", str(voice_dir), out, settings=dict(TINY), steps=3, quiet=True)
+    return out
+
+
+# ---- networks ----
+
+@pytest.mark.parametrize("frames", [64, 37, 16])
+def test_generator_keeps_the_shape_for_any_length(frames):
+    g = VoiceGenerator(20, c=4, n_blocks=1)
+    x = torch.randn(2, 1, 20, frames)
+    assert g(x).shape == x.shape
+
+
+def test_config_errors_are_one_line():
+    with pytest.raises(GenlabError, match="multiple of 4"):
+        build_model("cyclegan-voice", image_shape=(1, 80, 30))
+    with pytest.raises(GenlabError, match=r"\(1, n_mels, frames\)"):
+        build_model("cyclegan-voice", image_shape=(3, 80, 64))
+
+
+# ---- data ----
+
+def test_voice_folder_loads_as_unpaired_segments(voice_dir):
+    data = load_dataset(str(voice_dir), "train")
+    assert data.images.dtype == torch.uint8 and data.images.shape[1:] == (1, 80, 64)
+    assert data.pair.shape == data.images.shape
+    v = data.meta["voice"]
+    assert math.exp(v["A"]["logf0"][0]) == pytest.approx(108, rel=0.05)  # 100, 108, 116 Hz
+    assert math.exp(v["B"]["logf0"][0]) == pytest.approx(230, rel=0.05)  # 22.05 kHz files resampled
+    test = load_dataset(str(voice_dir), "test")
+    assert test.meta["voice"]["A"] == v["A"]  # test clips use the training statistics
+    # quantised values are the normalised log-mel: speech frames sit around the middle of the range
+    assert 80 < float(data.images.float().mean()) < 170
+
+
+def test_voices_dataset_from_espeak(tmp_path, monkeypatch):
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    from genlab.data import voices
+
+    monkeypatch.setenv("GENLAB_DATA", str(tmp_path))
+    monkeypatch.setattr(voices, "TRAIN_A", voices.TRAIN_A[:2])
+    monkeypatch.setattr(voices, "TRAIN_B", voices.TRAIN_B[:2])
+    monkeypatch.setattr(voices, "HELD_OUT", voices.HELD_OUT[:2])
+    voices._voices_stats.cache_clear()
+    try:
+        data = load_dataset("voices", "train")
+        test = load_dataset("voices", "test")
+    finally:
+        voices._voices_stats.cache_clear()
+    assert not set(voices.TRAIN_A) & set(voices.TRAIN_B)  # no sentence is read by both for training
+    assert set(data.meta["texts_A"]).isdisjoint(data.meta["texts_B"])
+    assert test.meta["texts_A"] == test.meta["texts_B"]  # the held-out sentences are read by both
+    f0_a, f0_b = (math.exp(data.meta["voice"][v]["logf0"][0]) for v in "AB")
+    assert f0_a < 130 and f0_b > 180  # a low and a high voice
+    assert data.images.shape[1:] == (1, 80, 64) and len(list(tmp_path.glob("voices/*.wav"))) == 2 * (2 * 2 + 2)
+
+
+# ---- training, save/load, resume ----
+
+def test_steps_are_finite_and_set_the_statistics(voice_dir):
+    data = load_dataset(str(voice_dir), "train")
+    torch.manual_seed(0)
+    model = build_model("cyclegan-voice", channels=4, n_blocks=1, ndf=4, patch_layers=1, pool_size=4)
+    assert not bool(model.stats.ready)
+    opt = model.configure_optimizers(TrainConfig())
+    batches = Batches(data, 4, 0)
+    for step in range(3):
+        out = model.train_step(batches, opt, step)
+        assert all(torch.isfinite(v) for v in out.values())
+        assert set(out) == {"d_a", "d_b", "g_loss", "g_adv", "cycle", "identity"}
+    assert bool(model.stats.ready)
+    assert model.stats.mel_mean[1].tolist() == pytest.approx(data.meta["voice"]["B"]["mel_mean"])
+
+
+def test_training_needs_voice_data():
+    model = build_model("cyclegan-voice", image_shape=(1, 8, 16), channels=2, n_blocks=0, ndf=2, patch_layers=0)
+    images = torch.zeros(4, 1, 8, 16, dtype=torch.uint8)
+    with pytest.raises(GenlabError, match="voice data"):
+        model.train_step(Batches(ImageData("x", images, pair=images), 2, 0), model.configure_optimizers(None), 0)
+
+
+def test_identity_mapping_lowers_a_spectral_loss():
+    """A few steps on identity alone (no adversary) bring G close to the identity: the loss falls."""
+    torch.manual_seed(0)
+    g = VoiceGenerator(16, c=8, n_blocks=1)
+    opt = torch.optim.Adam(g.parameters(), lr=3e-3)
+    t = torch.linspace(0, 6, 32)
+    x = torch.sin(t[None, None, None, :] * torch.rand(8, 1, 16, 1) + torch.rand(8, 1, 16, 1) * 6)  # smooth "spectra"
+    first = None
+    for _ in range(60):
+        loss = (g(x) - x).abs().mean()
+        first = first if first is not None else float(loss.detach())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss.detach()) < 0.6 * first
+
+
+def test_run_saves_statistics_and_loads_equal(tiny_run, voice_dir):
+    assert (tiny_run / "stats.safetensors").exists()
+    model = load(tiny_run)
+    assert bool(model.stats.ready) and model.family == "cyclegan-voice"
+    lm = torch.randn(80, 50)
+    again = load(tiny_run)
+    assert torch.equal(model.convert_log_mel(lm), again.convert_log_mel(lm))
+    data = load_dataset(str(voice_dir), "train")
+    assert model.stats.logf0[0].tolist() == pytest.approx(data.meta["voice"]["A"]["logf0"])
+
+
+def test_resume_continues_to_the_same_weights(voice_dir, tmp_path):
+    from genlab.training import resume
+
+    settings = {**TINY, "model.decay_start": 1.0}  # constant lr: a 2-step run is the first half of a 4-step one
+    full, half = tmp_path / "full", tmp_path / "half"
+    train("cyclegan-voice", str(voice_dir), full, settings=settings, steps=4, quiet=True)
+    train("cyclegan-voice", str(voice_dir), half, settings=settings, steps=2, quiet=True)
+    resume(half, steps=4, quiet=True)  # history pools, RNG and data order come back from the state
+    a, b = load(full), load(half)
+    for name in ("g_ab", "g_ba", "d_a", "d_b"):
+        for (k, v), (_, w) in zip(a.networks()[name].state_dict().items(), b.networks()[name].state_dict().items()):
+            assert torch.allclose(v, w, atol=1e-6), f"{name}.{k}"
+
+
+# ---- conversion ----
+
+def test_convert_gives_audio_at_the_mapped_pitch(tiny_run):
+    model = load(tiny_run)
+    x = voice(110, seconds=0.8, seed=5, vowel=0.9)
+    y, sr = model.convert(x, SR)
+    assert sr == SR and y.dtype == np.float32 and abs(len(y) - len(x)) < model.config.hop
+    lf = model.stats.logf0.double().numpy()
+    f0_in = pitch.estimate_f0(x, SR)
+    predicted = np.median(pitch.convert_f0(f0_in[f0_in > 0], tuple(lf[0]), tuple(lf[1])))
+    f0_out = pitch.estimate_f0(y, SR)
+    assert abs(np.median(f0_out[f0_out > 0]) - predicted) < 0.06 * predicted
+    y2, _ = model.convert(torch.from_numpy(x), SR, "BtoA", pitch=False)  # torch input, other direction
+    assert np.isfinite(y2).all()
+
+
+@pytest.mark.parametrize("bad, message", [(np.zeros(0, np.float32), "no samples"),
+                                          (np.zeros(100, np.float32), "at least 250 ms"),
+                                          (np.zeros((2, 8000), np.float32), "mono")])
+def test_convert_refuses_bad_audio(tiny_run, bad, message):
+    with pytest.raises(GenlabError, match=message):
+        load(tiny_run).convert(bad, SR)
+
+
+def test_convert_voice_cli_file_and_folder(tiny_run, voice_dir, tmp_path, capsys):
+    out = tmp_path / "out.wav"
+    assert main(["convert-voice", str(tiny_run), str(voice_dir / "testA" / "s0.wav"), "--out", str(out)]) == 0
+    y, sr = read_wav(out)
+    assert sr == SR and len(y) > SR // 4
+    folder = tmp_path / "converted"
+    assert main(["convert-voice", str(tiny_run), str(voice_dir / "testB"), "--out", str(folder),
+                 "--direction", "BtoA"]) == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["s0.wav", "s1.wav"]
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not audio")
+    assert main(["convert-voice", str(tiny_run), str(bad), "--out", str(tmp_path / "x.wav")]) == 2
+    assert "not a PCM WAV" in capsys.readouterr().err
+
+
+# ---- evaluation ----
+
+def test_evaluate_voice_keys_and_baseline(tiny_run, voice_dir):
+    from genlab.evaluation.voice import evaluate_voice
+
+    model = load(tiny_run)
+    values, how = evaluate_voice(model)
+    assert set(values) == set(how) == {"mcd", "mcd_source", "speaker_similarity", "content_kept"}
+    a = [read_wav(voice_dir / "testA" / f"s{i}.wav")[0] for i in range(2)]
+    b = [read_wav(voice_dir / "testB" / f"s{i}.wav")[0] for i in range(2)]
+    cfg = FeatureConfig()
+    from genlab.audio.features import trim_silence
+
+    expected = np.mean([metrics.mcd(trim_silence(x), trim_silence(t), cfg) for x, t in zip(a, b)])
+    assert values["mcd_source"] == pytest.approx(expected, rel=1e-6)
+    assert 0 <= values["speaker_similarity"] <= 1 and 0 <= values["content_kept"] <= 1 and values["mcd"] > 0
+
+
+def test_evaluate_voice_known_answer_when_conversion_returns_the_target(tiny_run, voice_dir):
+    """A 'model' whose conversion is the target's own reading scores MCD 0, similarity 100 %, content 100 %."""
+    from genlab.evaluation.voice import evaluate_voice
+
+    model = load(tiny_run)
+    from genlab.audio.features import trim_silence
+
+    # the evaluation reads and trims the test clips; map each trimmed source clip to its target reading
+    lookup = {trim_silence(read_wav(voice_dir / "testA" / f"s{i}.wav")[0]).tobytes():
+              trim_silence(read_wav(voice_dir / "testB" / f"s{i}.wav")[0]) for i in range(2)}
+    model.convert = lambda x, sr, direction="AtoB", pitch=True: (lookup[x.tobytes()], sr)
+    values, _ = evaluate_voice(model)
+    assert values["mcd"] == pytest.approx(0.0, abs=1e-4)
+    assert values["speaker_similarity"] == 1.0 and values["content_kept"] == 1.0
