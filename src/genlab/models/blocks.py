@@ -119,3 +119,16 @@ def build_decoder(arch: str, shape: tuple[int, int, int], in_features: int,
     if arch == "mlp":
         return nn.Sequential(mlp([in_features, *reversed(hidden), math.prod(shape)]), nn.Unflatten(1, shape))
     return ConvDecoder(shape, channels or default_channels(shape), in_features)
+
+
+def init_weights(net: nn.Module, std: float = 0.02) -> nn.Module:
+    """The papers' initialisation: conv weights N(0, 0.02), norm scales N(1, 0.02), biases 0."""
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, std)
+            nn.init.zeros_(m.bias)
+    return net

@@ -36,7 +36,7 @@ from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 from .. import losses
 from ..errors import GenlabError
 from .base import GenerativeModel, adam, check, standard_normal
-from .blocks import ConvDecoder, check_conv_size, conv_sizes, default_channels, mlp
+from .blocks import ConvDecoder, check_conv_size, default_channels, init_weights, mlp
 
 ARCHS = ("dcgan", "mlp")
 
@@ -101,8 +101,8 @@ class Generator(nn.Module):
             return
         # DCGAN: linear to the smallest map (BatchNorm + ReLU), then stride-2 transposed convs with
         # BatchNorm + ReLU, cropped to the exact sizes D's stride-2 convs see (any H, W); tanh at the end.
-        self.net = ConvDecoder(shape, tuple(config.channels or default_channels(shape, base=64)), d_in,
-                               act=nn.ReLU(), fc_norm=True)
+        self.net = init_weights(ConvDecoder(shape, tuple(config.channels or default_channels(shape, base=64)), d_in,
+                                            act=nn.ReLU(), fc_norm=True))
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
@@ -129,15 +129,15 @@ class Discriminator(nn.Module):
         else:
             chans = list(config.channels or default_channels(shape, base=64))
             layers: list[nn.Module] = []
-            for i, ch in enumerate(chans):
-                layers.append(nn.Conv2d(c, ch, 3, stride=2, padding=1))
+            for i, ch in enumerate(chans):  # DCGAN: 4x4 stride-2 convs (each input pixel seen evenly)
+                layers.append(nn.Conv2d(c, ch, 4, stride=2, padding=1))
                 if i > 0 and not sn:
                     layers.append(nn.BatchNorm2d(ch))
                 layers.append(_leaky())
                 c = ch
-            self.phi = nn.Sequential(*layers, nn.Flatten())
-            fh, fw = conv_sizes(h, w, len(chans))[-1]
-            features = c * fh * fw
+            self.phi = init_weights(nn.Sequential(*layers, nn.Flatten()))
+            with torch.no_grad():  # floor(n / 2) per stage: the flattened size, read off one dummy pass
+                features = self.phi(torch.zeros(2, *shape)).shape[1]
         self.psi = nn.Linear(features, 1)
         self.embed = nn.Embedding(config.num_classes, features) if config.num_classes else None
         if self.embed is not None:  # the scale of psi's weights: N(0, 1) would swamp the logit at the start

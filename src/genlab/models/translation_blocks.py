@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import GenlabError
+from .blocks import init_weights
 
 MAX_MULT = 8  # channel widths grow as base * 2**i, capped at base * MAX_MULT (the papers' 512 for base 64)
 
@@ -37,19 +38,6 @@ def norm_layer(kind: str, channels: int) -> nn.Module:
     if kind == "batch":
         return nn.BatchNorm2d(channels)
     return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
-
-
-def init_weights(net: nn.Module, std: float = 0.02) -> nn.Module:
-    """The papers' initialisation: conv weights N(0, 0.02), norm scales N(1, 0.02), biases 0."""
-    for m in net.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.normal_(m.weight, 0.0, std)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.normal_(m.weight, 1.0, std)
-            nn.init.zeros_(m.bias)
-    return net
 
 
 def check_shape(x: torch.Tensor, shape: tuple[int, int, int], what: str = "this model") -> None:
