@@ -21,14 +21,17 @@ from ..audio import metrics
 from ..data.voices import paired_test_clips, train_clips
 
 
-def evaluate_voice(model, settings=None, direction: str = "AtoB") -> tuple[dict, dict]:
-    """(values, how) for a trained cyclegan-voice model (its ``meta["data"]`` names the dataset)."""
+def evaluate_voice(model, settings=None, direction: str = "AtoB", pitch: bool = True) -> tuple[dict, dict]:
+    """(values, how) for a trained cyclegan-voice model (its ``meta["data"]`` names the dataset).
+
+    ``pitch=False`` converts without the explicit F0 correction (the generator's own output).
+    """
     cfg = model.config.features
     data_name = model.meta["data"]
     clips_a, clips_b, names = paired_test_clips(data_name, cfg)
     source, target = (clips_a, clips_b) if direction == "AtoB" else (clips_b, clips_a)
     target_id = 1 if direction == "AtoB" else 0
-    converted = [model.convert(x, cfg.sample_rate, direction)[0] for x in source]
+    converted = [model.convert(x, cfg.sample_rate, direction, pitch=pitch)[0] for x in source]
     train_a, train_b = train_clips(data_name, cfg)
     seed = getattr(settings, "seed", 0) if settings is not None else 0
     classifier = metrics.SpeakerClassifier(cfg).fit(train_a + train_b, [0] * len(train_a) + [1] * len(train_b),
@@ -40,7 +43,8 @@ def evaluate_voice(model, settings=None, direction: str = "AtoB") -> tuple[dict,
         "speaker_similarity": metrics.speaker_similarity(classifier, converted, target_id),
         "content_kept": kept,
     }
-    common = {"direction": direction, "sentences": len(names), "split": "held-out sentences read by both voices"}
+    common = {"direction": direction, "sentences": len(names), "split": "held-out sentences read by both voices",
+              "pitch_correction": pitch}
     how = {
         "mcd": {**common, "unit": "dB", "cepstra": f"c1..c{metrics.MCEP_ORDER} of the log-mel (cosine series)",
                 "alignment": "DTW", "silence": "trimmed at -40 dB"},
