@@ -20,7 +20,7 @@ if [[ " $ALL " == *" ae "* ]]; then
   t $G sample "$R/ae" --n 64 --out docs/ae_fashion_samples.png
 fi
 if [[ " $ALL " == *" gan "* ]]; then
-  rm -rf "$R/gan"; t $G train --model gan --data fashion-mnist --epochs 2 --out "$R/gan" --quiet
+  rm -rf "$R/gan"; t $G train --model gan --data fashion-mnist --epochs 3 --out "$R/gan" --quiet
   t $G sample "$R/gan" --n 64 --out docs/dcgan_fashion_samples.png
 fi
 if [[ " $ALL " == *" cgan "* ]]; then
@@ -28,14 +28,14 @@ if [[ " $ALL " == *" cgan "* ]]; then
   t $G sample "$R/cgan" --n 100 --nrow 10 --out docs/cgan_fashion_per_class.png   # column k = class k
 fi
 if [[ " $ALL " == *" edges "* ]]; then
-  rm -rf "$R/edges"; t $G train --model pix2pix --data edges2fashion --steps 1200 --set batch_size=16 --out "$R/edges" --quiet
+  rm -rf "$R/edges"; t $G train --model pix2pix --data edges2fashion --steps 800 --set batch_size=16 --out "$R/edges" --quiet
   cp "$R/edges/samples/final.png" docs/pix2pix_edges2fashion.png   # rows: edges | output | garment
 fi
 if [[ " $ALL " == *" maps "* ]]; then
-  rm -rf "$R/maps"; t $G train --model pix2pix --data maps --epochs 4 --set batch_size=8 --out "$R/maps" --quiet
+  rm -rf "$R/maps"; t $G train --model pix2pix --data maps --epochs 3 --set batch_size=8 --out "$R/maps" --quiet
   cp "$R/maps/samples/final.png" docs/pix2pix_maps_aerial_to_map.png   # rows: aerial | output | map
 fi
 if [[ " $ALL " == *" cyclegan "* ]]; then
-  rm -rf "$R/cyclegan"; t $G train --model cyclegan --data fashion-stripes --steps 800 --set batch_size=4 --out "$R/cyclegan" --quiet
+  rm -rf "$R/cyclegan"; t $G train --model cyclegan --data fashion-stripes --steps 600 --set batch_size=4 --out "$R/cyclegan" --quiet
   cp "$R/cyclegan/samples/final.png" docs/cyclegan_fashion_stripes.png  # rows: A | A->B | A->B->A | B | B->A | B->A->B
 fi

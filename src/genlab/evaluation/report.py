@@ -250,6 +250,10 @@ def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | Non
         if labels is not None and _is_classifier(classifier):
             values["cond_accuracy"] = class_agreement(classifier, fake, labels)
             how["cond_accuracy"] = {"classifier": classifier.name, "samples": n, "labels": "those of the test split"}
+    if family == "cyclegan-voice":
+        from .voice import evaluate_voice
+
+        add(evaluate_voice(model, s))
     if family == "pix2pix":
         add(pix2pix_metrics(model, test_data, s))
     if family == "cyclegan":
