@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 G=.venv/bin/genlab
 R=${RUNS:-runs}
 mkdir -p "$R" docs
-ALL="${*:-vae ae gan cgan edges maps cyclegan}"
+ALL="${*:-vae ae digits dsprites gan cgan edges maps cyclegan}"
 t() { local s=$SECONDS; "$@"; echo "[$(( SECONDS - s )) s] $*" | tee -a "$R/figures.log"; }
 
 if [[ " $ALL " == *" vae "* ]]; then
@@ -18,6 +18,15 @@ fi
 if [[ " $ALL " == *" ae "* ]]; then
   rm -rf "$R/ae"; t $G train --model ae --data fashion-mnist --epochs 10 --out "$R/ae" --quiet
   t $G sample "$R/ae" --n 64 --out docs/ae_fashion_samples.png
+fi
+if [[ " $ALL " == *" digits "* ]]; then
+  rm -rf "$R/digits"; t $G train --model vae --data digits --epochs 200 --set arch=mlp --set latent_dim=8 --out "$R/digits" --quiet
+  t $G sample "$R/digits" --n 64 --out docs/vae_digits_samples.png
+fi
+if [[ " $ALL " == *" dsprites "* ]]; then
+  rm -rf "$R/dsprites"; t $G train --model vae --data dsprites --steps 1500 --set batch_size=64 --set latent_dim=10 --out "$R/dsprites" --quiet
+  t $G sample "$R/dsprites" --n 64 --out docs/vae_dsprites_samples.png
+  t $G reconstruct "$R/dsprites" --out docs/vae_dsprites_reconstructions.png
 fi
 if [[ " $ALL " == *" gan "* ]]; then
   rm -rf "$R/gan"; t $G train --model gan --data fashion-mnist --epochs 3 --out "$R/gan" --quiet
