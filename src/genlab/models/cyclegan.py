@@ -145,34 +145,7 @@ class CycleGAN(GenerativeModel):
         check_shape(a_batch, c.shape_a, "this CycleGAN model (domain A)")
         a = to_signed(a_batch)
         b = to_signed(self.draw_b(batches, a.shape[0]))  # (B, C_B, H, W), independent of a
-        fake_b = self.g_ab(a)  # G_AB(a), in [-1, 1]
-        fake_a = self.g_ba(b)  # G_BA(b)
-
-        # (1) update D_A and D_B: real images up, generated ones (through the history pools) down
-        d_a_loss = losses.gan_d_loss(kind, self.d_a(a), self.d_a(self.pool_a.query(fake_a)))
-        d_b_loss = losses.gan_d_loss(kind, self.d_b(b), self.d_b(self.pool_b.query(fake_b)))
-        optimizers["d"].zero_grad(set_to_none=True)
-        (d_a_loss + d_b_loss).backward()
-        optimizers["d"].step()
-
-        # (2) update G_AB and G_BA: fool the updated discriminators, close both cycles, keep identities
-        for d in (self.d_a, self.d_b):
-            d.requires_grad_(False)
-        adv = generator_adv_loss(kind, self.d_b(fake_b)) + generator_adv_loss(kind, self.d_a(fake_a))
-        for d in (self.d_a, self.d_b):
-            d.requires_grad_(True)
-        cyc = losses.cycle_loss(a, self.g_ba(fake_b)) + losses.cycle_loss(b, self.g_ab(fake_a))
-        g_loss = adv + c.lambda_cycle * cyc
-        out = {}
-        if c.lambda_identity > 0:
-            idt = losses.identity_loss(b, self.g_ab(b)) + losses.identity_loss(a, self.g_ba(a))
-            g_loss = g_loss + c.lambda_cycle * c.lambda_identity * idt
-            out["identity"] = idt.detach()
-        optimizers["g"].zero_grad(set_to_none=True)
-        g_loss.backward()
-        optimizers["g"].step()
-        return {"d_a": d_a_loss.detach(), "d_b": d_b_loss.detach(), "g_loss": g_loss.detach(),
-                "g_adv": adv.detach(), "cycle": cyc.detach(), **out}
+        return cycle_update(self, a, b, optimizers, kind)
 
     def extra_state(self):
         """The two history pools (images and fill count), saved with the training state for exact resume."""
@@ -206,3 +179,40 @@ class CycleGAN(GenerativeModel):
         b = batch.pair
         ab, ba = self.translate(a), self.translate(b, "BtoA")
         return preview_rows([a, ab, self.translate(ab, "BtoA"), b, ba, self.translate(ba)], a.shape[0])
+
+
+def cycle_update(model, a: torch.Tensor, b: torch.Tensor, optimizers: dict, kind: str) -> dict:
+    """One CycleGAN iteration on domain batches a, b (in [-1, 1], drawn independently): D first, then G.
+
+    Shared by ``cyclegan`` and ``cyclegan-voice``; ``model`` has g_ab, g_ba, d_a, d_b, the two history
+    pools and a config with lambda_cycle and lambda_identity (a fraction of lambda_cycle).
+    """
+    c = model.config
+    fake_b = model.g_ab(a)  # G_AB(a), in [-1, 1]
+    fake_a = model.g_ba(b)  # G_BA(b)
+
+    # (1) update D_A and D_B: real images up, generated ones (through the history pools) down
+    d_a_loss = losses.gan_d_loss(kind, model.d_a(a), model.d_a(model.pool_a.query(fake_a)))
+    d_b_loss = losses.gan_d_loss(kind, model.d_b(b), model.d_b(model.pool_b.query(fake_b)))
+    optimizers["d"].zero_grad(set_to_none=True)
+    (d_a_loss + d_b_loss).backward()
+    optimizers["d"].step()
+
+    # (2) update G_AB and G_BA: fool the updated discriminators, close both cycles, keep identities
+    for d in (model.d_a, model.d_b):
+        d.requires_grad_(False)
+    adv = generator_adv_loss(kind, model.d_b(fake_b)) + generator_adv_loss(kind, model.d_a(fake_a))
+    for d in (model.d_a, model.d_b):
+        d.requires_grad_(True)
+    cyc = losses.cycle_loss(a, model.g_ba(fake_b)) + losses.cycle_loss(b, model.g_ab(fake_a))
+    g_loss = adv + c.lambda_cycle * cyc
+    out = {}
+    if c.lambda_identity > 0:
+        idt = losses.identity_loss(b, model.g_ab(b)) + losses.identity_loss(a, model.g_ba(a))
+        g_loss = g_loss + c.lambda_cycle * c.lambda_identity * idt
+        out["identity"] = idt.detach()
+    optimizers["g"].zero_grad(set_to_none=True)
+    g_loss.backward()
+    optimizers["g"].step()
+    return {"d_a": d_a_loss.detach(), "d_b": d_b_loss.detach(), "g_loss": g_loss.detach(),
+            "g_adv": adv.detach(), "cycle": cyc.detach(), **out}

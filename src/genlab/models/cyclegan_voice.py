@@ -38,14 +38,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import losses
 from ..errors import GenlabError
 from .base import GenerativeModel, adam, check
+from .cyclegan import CycleGAN, cycle_update
 from .translation_blocks import (
     ImagePool,
     PatchGAN,
     check_shape,
-    generator_adv_loss,
     linear_decay,
     preview_rows,
 )
@@ -234,40 +233,10 @@ class CycleGANVoice(GenerativeModel):
         check_shape(a, c.image_shape, "this cyclegan-voice model (voice A)")
         b = batches.gather(torch.randint(0, len(batches.data), (a.shape[0],))).pair * 2 - 1  # independent of a
         check_shape(b, c.image_shape, "this cyclegan-voice model (voice B)")
-        fake_b, fake_a = self.g_ab(a), self.g_ba(b)
+        return cycle_update(self, a, b, optimizers, "lsgan")
 
-        # (1) update D_A and D_B
-        d_a_loss = losses.gan_d_loss("lsgan", self.d_a(a), self.d_a(self.pool_a.query(fake_a)))
-        d_b_loss = losses.gan_d_loss("lsgan", self.d_b(b), self.d_b(self.pool_b.query(fake_b)))
-        optimizers["d"].zero_grad(set_to_none=True)
-        (d_a_loss + d_b_loss).backward()
-        optimizers["d"].step()
-
-        # (2) update G_AB and G_BA
-        for d in (self.d_a, self.d_b):
-            d.requires_grad_(False)
-        adv = generator_adv_loss("lsgan", self.d_b(fake_b)) + generator_adv_loss("lsgan", self.d_a(fake_a))
-        for d in (self.d_a, self.d_b):
-            d.requires_grad_(True)
-        cyc = losses.cycle_loss(a, self.g_ba(fake_b)) + losses.cycle_loss(b, self.g_ab(fake_a))
-        g_loss = adv + c.lambda_cycle * cyc
-        out = {}
-        if c.lambda_identity > 0:
-            idt = losses.identity_loss(b, self.g_ab(b)) + losses.identity_loss(a, self.g_ba(a))
-            g_loss = g_loss + c.lambda_cycle * c.lambda_identity * idt
-            out["identity"] = idt.detach()
-        optimizers["g"].zero_grad(set_to_none=True)
-        g_loss.backward()
-        optimizers["g"].step()
-        return {"d_a": d_a_loss.detach(), "d_b": d_b_loss.detach(), "g_loss": g_loss.detach(),
-                "g_adv": adv.detach(), "cycle": cyc.detach(), **out}
-
-    def extra_state(self):
-        return {**self.pool_a.state("pool_a"), **self.pool_b.state("pool_b")}
-
-    def load_extra_state(self, state):
-        self.pool_a.load_state(state, "pool_a", self.device)
-        self.pool_b.load_state(state, "pool_b", self.device)
+    extra_state = CycleGAN.extra_state  # the two history pools, saved for exact resume
+    load_extra_state = CycleGAN.load_extra_state
 
     # ---- use ----
     @torch.no_grad()
