@@ -15,15 +15,6 @@ from genlab.training.batches import Batches
 SIZES = [(8, 8), (28, 28), (64, 64), (30, 45)]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Networks this small gain nothing from threads, and lose much to them on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def unpaired_data(n=48, shape=(1, 8, 8), c2=None, seed=0):
     g = torch.Generator().manual_seed(seed)
     a = torch.randint(0, 128, (n, *shape), generator=g, dtype=torch.uint8)

@@ -26,14 +26,6 @@ TINY = {"model.channels": 4, "model.n_blocks": 1, "model.ndf": 4, "model.patch_l
         "model.griffin_lim_iters": 4, "train.batch_size": 4, "train.num_samples": 4}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def voice(f0, seconds=0.6, seed=0, vowel=1.0, sr=SR):
     """A crude voice: harmonics of f0 with a spectral tilt (the 'timbre') and a little vibrato, plus noise."""
     rng = np.random.default_rng(seed)

@@ -16,15 +16,6 @@ from genlab.training.batches import Batches
 SIZES = [(8, 8), (28, 28), (64, 64), (30, 45)]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Networks this small gain nothing from threads, and lose much to them on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def paired_data(n=64, shape=(1, 8, 8), c2=None, seed=0):
     """A learnable paired set: B is the inverted, flipped A."""
     g = torch.Generator().manual_seed(seed)
