@@ -120,3 +120,12 @@ def test_api_load_has_sample_encode_decode(run):
     assert x.shape == (3, 1, 8, 8) and 0 <= float(x.min()) and float(x.max()) <= 1
     assert m.decode(m.encode(x)).shape == x.shape
     assert torch.isfinite(m.encode(x)).all()
+
+
+def test_resized_builtin_reloads_at_its_training_size(tmp_path):
+    # a built-in trained with --image-size is resumed, reconstructed and evaluated at that size
+    out = tmp_path / "big"
+    assert main(["train", "--data", "digits", "--image-size", "16", "--steps", "2", "--out", str(out), *FAST]) == 0
+    assert json.loads((out / "config.json").read_text())["image_size"] == 16
+    assert main(["train", "--resume", str(out), "--steps", "3", "--quiet"]) == 0
+    assert main(["reconstruct", str(out), "--n", "4", "--out", str(tmp_path / "r.png")]) == 0

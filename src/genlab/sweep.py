@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from .data import load_dataset
+from .data import load_run_data
 from .data.base import to_float
 from .errors import GenlabError
 from .models import model_class
@@ -137,8 +137,7 @@ def sweep_latent_dim(out: str | os.PathLike, models=("ae", "vae"), data: str = "
                       steps=steps, seed=seed, device=device, quiet=quiet)
             model = load(run_dir, device="cpu" if device in (None, "auto") else device)
             if test is None:
-                size = model.config.image_shape[1] if Path(data).is_dir() else None
-                test = load_dataset(data, "test", image_size=size)
+                test = load_run_data(model.meta, "test")
             numbers = evaluate_reconstruction(model, test)
             step = checkpoint.load_state(run_dir)["step"]
             results["runs"][key] = {"model": model_name, "latent_dim": dim, "length": length, "step": step,

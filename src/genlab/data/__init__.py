@@ -84,6 +84,15 @@ def load_dataset(name: str, split: str = "train", image_size: int | None = None)
                       "or give the path of an image folder")
 
 
+def load_run_data(meta: dict, split: str = "train") -> ImageData:
+    """The dataset a run was trained on, at the size it was trained at.
+
+    ``meta`` is a run's config.json (or ``model.meta``): its ``data`` name and the ``image_size`` the
+    training resized to (None: the dataset's own size).
+    """
+    return load_dataset(meta["data"], split, image_size=meta.get("image_size"))
+
+
 __all__ = ["DATASETS", "DSprites", "ImageData", "combine_unpaired", "list_datasets", "load_dataset",
-           "load_image_folder", "load_paired_folder", "load_unpaired_folder", "register_dataset", "resize_images", "to_float",
+           "load_image_folder", "load_paired_folder", "load_run_data", "load_unpaired_folder", "register_dataset", "resize_images", "to_float",
            "to_uint8"]

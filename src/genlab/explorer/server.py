@@ -126,10 +126,9 @@ class Run:
             from ..viz.traverse import test_data
 
             if self.family in TRANSLATION_FAMILIES:
-                from ..data import load_dataset
+                from ..data import load_run_data
 
-                size = self.model.config.image_shape[1] if Path(self.data_name).is_dir() else None
-                return load_dataset(self.data_name, "test", image_size=size), ""
+                return load_run_data(self.model.meta, "test"), ""
             return test_data(self.model), ""
         except GenlabError as e:
             return None, str(e)

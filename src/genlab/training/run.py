@@ -12,6 +12,7 @@ import torch
 
 from .. import __version__
 from ..config import apply_settings, read_config_file, to_jsonable
+from ..data import load_dataset, load_run_data
 
 from ..errors import GenlabError
 from ..models import model_class
@@ -48,10 +49,10 @@ def _fields(cls) -> set[str]:
     return {f.name for f in dataclasses.fields(cls)}
 
 
-def run_config(model, train: TrainConfig, data_name: str, classes) -> dict:
+def run_config(model, train: TrainConfig, data_name: str, classes, image_size: int | None) -> dict:
     return {"format": checkpoint.FORMAT, "genlab_version": __version__, "model": model.family,
             "model_config": to_jsonable(model.config), "train": to_jsonable(train), "data": data_name,
-            "classes": classes}
+            "image_size": image_size, "classes": classes}
 
 
 def train(model: str = "vae", data: str = "fashion-mnist", out: str | Path | None = None, *,
@@ -83,7 +84,9 @@ def train(model: str = "vae", data: str = "fashion-mnist", out: str | Path | Non
     net = model_class(model)(configs["model"])
     if out is not None and main_rank:
         out.mkdir(parents=True, exist_ok=True)
-        checkpoint.write_json(out / checkpoint.CONFIG, run_config(net, train_cfg, data, train_data.classes))
+        # the size the data was resized to (folders always are), so resume/evaluate reload it alike
+        size = train_data.shape[1] if image_size is not None or Path(data).is_dir() else None
+        checkpoint.write_json(out / checkpoint.CONFIG, run_config(net, train_cfg, data, train_data.classes, size))
     return fit(net, train_data, train_cfg, out, test_data=test_data, quiet=quiet)
 
 
@@ -102,23 +105,11 @@ def resume(run: str | Path, *, epochs: int | None = None, steps: int | None = No
     if device is not None:
         changes["device"] = device
     train_cfg = dataclasses.replace(train_cfg, **changes)
-    shape = tuple(cfg["model_config"]["image_shape"])
-    train_data = load_dataset(cfg["data"], "train", image_size=shape[1] if _is_folder(cfg["data"]) else None)
-    test_data = load_dataset(cfg["data"], "test", image_size=shape[1] if _is_folder(cfg["data"]) else None)
+    train_data, test_data = load_run_data(cfg, "train"), load_run_data(cfg, "test")
     cfg["train"] = to_jsonable(train_cfg)
     if os.environ.get("RANK", "0") == "0":
         checkpoint.write_json(run / checkpoint.CONFIG, cfg)
     return fit(model, train_data, train_cfg, run, test_data=test_data, resume=True, quiet=quiet)
-
-
-def load_dataset(*a, **k):
-    from ..data import load_dataset as _load
-
-    return _load(*a, **k)
-
-
-def _is_folder(name: str) -> bool:
-    return Path(name).is_dir()
 
 
 def _tuples(cls, d: dict) -> dict:
@@ -150,5 +141,6 @@ def load(path: str | Path, device: str = "cpu"):
         raise GenlabError(f"'{path / checkpoint.CONFIG}' does not describe a valid model ({e}); "
                           "restore the file or train again") from None
     checkpoint.load_weights(model, path)
-    model.meta = {"data": cfg.get("data"), "classes": cfg.get("classes"), "run": str(path)}
+    model.meta = {"data": cfg.get("data"), "image_size": cfg.get("image_size"), "classes": cfg.get("classes"),
+                  "run": str(path)}
     return model.to(device).eval()

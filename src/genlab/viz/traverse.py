@@ -20,7 +20,6 @@ model (AE, VAE, GAN, conditional GAN), prior draws, and the test images of a run
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 
@@ -128,13 +127,12 @@ def test_data(model, data: ImageData | None = None, split: str = "test") -> Imag
     """The run's test split (``model.meta['data']``), or ``data`` when given."""
     if data is not None:
         return data
-    from ..data import load_dataset
+    from ..data import load_run_data
 
     name = (getattr(model, "meta", None) or {}).get("data")
     if not name:
         raise GenlabError("this model has no dataset recorded (load it with genlab.load(RUN)) and no data was given")
-    size = model.config.image_shape[1] if Path(name).is_dir() else None
-    return load_dataset(name, split, image_size=size)
+    return load_run_data(model.meta, split)
 
 
 def spread(n_total: int, n: int) -> torch.Tensor:
