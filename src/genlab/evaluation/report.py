@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data import load_dataset, to_float
+from ..data import load_run_data, to_float
 from ..errors import GenlabError
 from . import disentanglement, fid, latent, likelihood
 
@@ -217,7 +217,7 @@ def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | Non
     s = settings or EvalSettings()
     data_name = model.meta["data"]
     shape = tuple(model.config.image_shape)
-    test_data = load_dataset(data_name, "test", image_size=shape[1] if Path(str(data_name)).is_dir() else None)
+    test_data = load_run_data(model.meta, "test")
     test = to_float(test_data.images).to(model.device)
     if tuple(test.shape[1:]) != shape:
         raise GenlabError(f"the test images are {tuple(test.shape[1:])} but the model takes {shape}; "
@@ -232,7 +232,8 @@ def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | Non
         how.update(pair[1])
 
     extractor = _extractor_for(data_name, features, inception_weights)
-    classifier = _extractor_for(data_name, None)
+    # the dataset's own classifier (None for folders): for FID by default, and for the label metrics
+    classifier = extractor if not (features or inception_weights) else _extractor_for(data_name, None)
     if family in ("ae", "vae"):
         add(reconstruction_metrics(model, test, s))
         if family == "vae":
@@ -257,9 +258,7 @@ def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | Non
     if family == "pix2pix":
         add(pix2pix_metrics(model, test_data, s))
     if family == "cyclegan":
-        domain_b = _extractor_for(f"{data_name}", None) if not Path(str(data_name)).is_dir() else None
-        add(cyclegan_metrics(model, test_data, domain_b if _is_classifier(domain_b) else None,
-                             extractor, s))
+        add(cyclegan_metrics(model, test_data, classifier if _is_classifier(classifier) else None, extractor, s))
     report = {"run": str(getattr(model, "meta", {}).get("run", "")), "model": family, "data": data_name,
               **values, "measured": how, "seconds": round(time.perf_counter() - t0, 1)}
     if out is not None:
