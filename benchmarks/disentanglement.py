@@ -40,6 +40,13 @@ def eval_command(run: Path) -> list[str]:
             "reconstruction,disentanglement"]
 
 
+def last_step(run: Path) -> int:
+    """The last step the run logged (0 if none)."""
+    path = run / "metrics.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return max((json.loads(line).get("step", 0) for line in lines if line.strip()), default=0)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--betas", type=float, nargs="+", default=[1.0, 4.0])
@@ -53,8 +60,11 @@ def main(argv=None) -> int:
     for seed in args.seeds:
         for beta in args.betas:
             out = Path(args.root) / f"ds_beta{beta:g}_seed{seed}"
-            if not (out / "model.safetensors").exists():
+            if not (out / "config.json").exists():
                 seconds[f"train {out}"] = run_genlab(train_command(beta, seed, args.steps, out))
+            elif last_step(out) < args.steps:  # stopped part-way: resuming is exact
+                seconds[f"resume {out}"] = run_genlab(["train", "--resume", str(out), "--steps", str(args.steps),
+                                                       "--quiet"])
             if not (out / "eval.json").exists():
                 seconds[f"evaluate {out}"] = run_genlab(eval_command(out))
             report = json.loads((out / "eval.json").read_text())
