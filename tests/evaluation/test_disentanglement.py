@@ -196,3 +196,11 @@ def test_published_defaults_run_on_truth():
     assert mig(truth, SOURCE)["mig"] > 0.99
     out = dci(truth, SOURCE)
     assert out["dci_disentanglement"] > 0.95 and out["dci_informativeness_test"] > 0.99
+
+
+def test_beta_vae_reports_convergence_without_warning(recwarn):
+    from genlab.evaluation.disentanglement import beta_vae_score
+
+    out = beta_vae_score(lambda obs: truth(obs) * 1e4, SOURCE, **FAST)  # badly scaled: lbfgs may stop early
+    assert isinstance(out["beta_vae_converged"], bool)
+    assert not [w for w in recwarn if "converge" in str(w.message)]

@@ -21,9 +21,12 @@ DCI 10k train / 5k test, gradient boosted trees.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import mutual_info_score
 
@@ -111,7 +114,8 @@ def beta_vae_score(representation_fn, source, seed: int = 0, batch_size: int = B
     regression (sklearn defaults) is fit on ``num_train`` points; the score is its accuracy on
     ``num_eval`` fresh points. Chance is ``1 / K`` for K varying factors.
 
-    Returns ``{"beta_vae_score": eval accuracy, "beta_vae_train_accuracy": train accuracy}``.
+    Returns ``{"beta_vae_score": eval accuracy, "beta_vae_train_accuracy": train accuracy,
+    "beta_vae_converged": whether lbfgs converged within sklearn's default 100 iterations}``.
     """
     rng = np.random.default_rng(seed)
 
@@ -124,10 +128,13 @@ def beta_vae_score(representation_fn, source, seed: int = 0, batch_size: int = B
 
     x_train, y_train = points(num_train)
     model = LogisticRegression(random_state=seed)
-    model.fit(x_train, y_train)
+    with warnings.catch_warnings(record=True) as caught:  # sklearn's defaults, as disentanglement_lib:
+        warnings.simplefilter("always", ConvergenceWarning)  # lbfgs may stop at max_iter=100; say so
+        model.fit(x_train, y_train)
     x_eval, y_eval = points(num_eval)
     return {"beta_vae_score": float(model.score(x_eval, y_eval)),
-            "beta_vae_train_accuracy": float(model.score(x_train, y_train))}
+            "beta_vae_train_accuracy": float(model.score(x_train, y_train)),
+            "beta_vae_converged": not any(issubclass(w.category, ConvergenceWarning) for w in caught)}
 
 
 # ---- FactorVAE score ----
