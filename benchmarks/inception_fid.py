@@ -117,7 +117,7 @@ def main(argv=None) -> int:
         kid = fid.kid_from_features(f_fake, f_real, seed=args.seed)
         pr = fid.precision_recall(f_real, f_fake)
         row = {"model": model.family, "arch": getattr(model.config, "arch", None),
-               "trained": model.meta.get("train"), "fid": fid.fid_from_features(f_fake, f_real),
+               "trained": json.loads((Path(run) / "config.json").read_text())["train"], "fid": fid.fid_from_features(f_fake, f_real),
                "kid": kid["kid"], "kid_std": kid["kid_std"], "precision": pr["precision"], "recall": pr["recall"],
                "seconds": round(time.perf_counter() - t0, 1)}
         results["runs"][str(run)] = row
