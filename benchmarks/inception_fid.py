@@ -114,12 +114,9 @@ def main(argv=None) -> int:
         fake = generate(model, args.n, settings)  # the same samples `genlab evaluate` would score
         f_fake = cached_features(f"{Path(run).name}-{weights.hexdigest()[:12]}-seed{args.seed}",
                                  lambda a, b: fake[a:b], args.n, extractor, cache)
-        kid = fid.kid_from_features(f_fake, f_real, seed=args.seed)
-        pr = fid.precision_recall(f_real, f_fake)
         row = {"model": model.family, "arch": getattr(model.config, "arch", None),
-               "trained": json.loads((Path(run) / "config.json").read_text())["train"], "fid": fid.fid_from_features(f_fake, f_real),
-               "kid": kid["kid"], "kid_std": kid["kid_std"], "precision": pr["precision"], "recall": pr["recall"],
-               "seconds": round(time.perf_counter() - t0, 1)}
+               "trained": json.loads((Path(run) / "config.json").read_text())["train"],
+               **fid.sample_scores(f_fake, f_real, seed=args.seed), "seconds": round(time.perf_counter() - t0, 1)}
         results["runs"][str(run)] = row
         print(f"{run}: Inception FID {row['fid']:.2f}, KID {row['kid']:.4f}, precision {row['precision']:.3f}, "
               f"recall {row['recall']:.3f}", flush=True)

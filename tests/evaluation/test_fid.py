@@ -126,3 +126,15 @@ def test_precision_recall_10k_by_10k_in_chunks():
     real, fake = rng.normal(size=(10_000, 64)), rng.normal(size=(10_000, 64))
     out = precision_recall(real, fake, k=3)
     assert out["precision"] > 0.5 and out["recall"] > 0.5
+
+
+def test_sample_scores_are_the_three_metrics_on_the_same_features():
+    from genlab.evaluation.fid import sample_scores
+
+    rng = np.random.default_rng(3)
+    fake, real = rng.normal(size=(300, 8)), rng.normal(0.3, 1.0, size=(300, 8))
+    out = sample_scores(fake, real, seed=1)
+    kid = kid_from_features(fake, real, seed=1)
+    pr = precision_recall(real, fake)
+    assert out == {"fid": fid_from_features(fake, real), "kid": kid["kid"], "kid_std": kid["kid_std"],
+                   "precision": pr["precision"], "recall": pr["recall"]}

@@ -162,3 +162,11 @@ def precision_recall(real_feats, fake_feats, k: int = PR_K, chunk: int = PR_ROW_
     precision = _in_manifold(fake, real, real_r, chunk).double().mean().item()
     recall = _in_manifold(real, fake, fake_r, chunk).double().mean().item()
     return {"precision": precision, "recall": recall, "pr_k": k}
+
+
+def sample_scores(fake_feats, real_feats, seed: int = 0) -> dict:
+    """FID, KID (with its std over subsets) and precision/recall of one generated set against a real one."""
+    kid = kid_from_features(fake_feats, real_feats, seed=seed)
+    pr = precision_recall(real_feats, fake_feats)
+    return {"fid": fid_from_features(fake_feats, real_feats), "kid": kid["kid"], "kid_std": kid["kid_std"],
+            "precision": pr["precision"], "recall": pr["recall"]}

@@ -84,10 +84,7 @@ def generate(model, n: int, s: EvalSettings, labels=None) -> torch.Tensor:
 def sample_quality(fake: torch.Tensor, real: torch.Tensor, extractor, s: EvalSettings) -> tuple[dict, dict]:
     f_fake = _batched(extractor, fake, s.batch_size).double().numpy()
     f_real = _batched(extractor, real, s.batch_size).double().numpy()
-    kid = fid.kid_from_features(f_fake, f_real, seed=s.seed)
-    pr = fid.precision_recall(f_real, f_fake)
-    values = {"fid": fid.fid_from_features(f_fake, f_real), "kid": kid["kid"], "kid_std": kid["kid_std"],
-              "precision": pr["precision"], "recall": pr["recall"], "fid_features": extractor.name}
+    values = {**fid.sample_scores(f_fake, f_real, seed=s.seed), "fid_features": extractor.name}
     how = {"features": extractor.info(), "generated": fake.shape[0], "reference": f"test split, {real.shape[0]} images",
            "seed": s.seed}
     return values, {k: how for k in ("fid", "kid", "precision", "recall")}

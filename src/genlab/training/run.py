@@ -13,7 +13,6 @@ import torch
 from .. import __version__
 from ..config import apply_settings, read_config_file, to_jsonable
 from ..data import load_dataset, load_run_data
-
 from ..errors import GenlabError
 from ..models import model_class
 from . import checkpoint
