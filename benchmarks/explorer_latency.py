@@ -81,8 +81,9 @@ def tiny_runs(root: Path) -> list[Path]:
 
 @torch.inference_mode()
 def server_times(app, calls: int) -> dict:
-    """Per latent run: decode (or generate) and PNG encoding of one image, in-process."""
+    """Per latent run: decode and PNG encoding of one image, in-process."""
     from genlab.explorer.server import png_bytes
+    from genlab.viz.traverse import decode_latents
 
     out = {}
     g = torch.Generator().manual_seed(0)
@@ -93,10 +94,7 @@ def server_times(app, calls: int) -> dict:
         for i in range(calls + 5):
             z = r.to_code(torch.rand(r.latent_dim, generator=g) * 6 - 3).unsqueeze(0)
             t0 = time.perf_counter()
-            if r.family in ("gan", "cgan"):
-                img = r.model.generate(z, labels=0 if r.num_classes else None)[0]
-            else:
-                img = r.model.decode(z)[0].clamp(0, 1)
+            img = decode_latents(r.model, z, labels=r.label(None))[0]
             t1 = time.perf_counter()
             png_bytes(img)
             t2 = time.perf_counter()

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 from .errors import GenlabError
+from .models import MODELS
+from .models.capabilities import Conditional, Sampler, VoiceConverter, require
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,11 +67,10 @@ def cmd_sample(args) -> int:
     from .training import load
     from .viz.grid import save_grid
 
-    model = load(args.run, device=args.device)
+    model = require(load(args.run, device=args.device), Sampler, "genlab sample")
     labels = None
-    if args.label is not None and not model.takes_labels:
-        raise GenlabError(f"--label needs a conditional model (cgan); this run is a '{model.family}' model")
     if args.label is not None:
+        require(model, Conditional, "--label")
         labels = torch.full((args.n,), args.label, dtype=torch.long)
     images = model.sample(args.n, generator=_torch_generator(args.seed), labels=labels)
     save_grid(images.cpu(), args.out, nrow=args.nrow)
@@ -106,10 +107,7 @@ def cmd_convert_voice(args) -> int:
     from .data.voices import list_wavs
     from .training import load
 
-    model = load(args.run, device=args.device)
-    if model.family != "cyclegan-voice":
-        raise GenlabError(f"'{args.run}' is a {model.family} run; convert-voice needs a cyclegan-voice run "
-                          "(genlab train --model cyclegan-voice --data voices)")
+    model = require(load(args.run, device=args.device), VoiceConverter, "convert-voice")
     src, out = Path(args.input), Path(args.out)
     if src.is_dir():
         if out.suffix.lower() == ".wav":
@@ -128,7 +126,7 @@ def cmd_convert_voice(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    """Measure a trained run (SPEC section 4 metrics) and write a JSON report and a Markdown page."""
+    """Measure a trained run (the metric groups that apply to it) and write a JSON report and a Markdown page."""
     from .evaluation.report import EvalSettings, evaluate
 
     settings = EvalSettings.quick(args.seed) if args.quick else EvalSettings(seed=args.seed)
@@ -262,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("train", help=cmd_train.__doc__, description=cmd_train.__doc__)
-    p.add_argument("--model", help="model family: ae, vae, ... (default vae)")
+    p.add_argument("--model", help=f"model family: {', '.join(MODELS)} (default vae)")
     p.add_argument("--data", help="built-in dataset name or image folder (default fashion-mnist)")
     p.add_argument("--out", help="run directory to create")
     p.add_argument("--resume", metavar="RUN", help="continue this run exactly where it stopped")

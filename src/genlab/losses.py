@@ -111,6 +111,17 @@ def gan_g_loss(kind: str, fake_logits: torch.Tensor, real_logits: torch.Tensor |
 # and lambda_cycle = 10 mean what they mean in the papers.
 # ---------------------------------------------------------------------------------------------
 
+def generator_adv_loss(kind: str, fake_logits: torch.Tensor) -> torch.Tensor:
+    """The generator's adversarial term as the translation papers weigh it against L1 / cycle terms.
+
+    :func:`gan_g_loss` writes LSGAN with Mao et al.'s 1/2: 1/2 (D(G(x)) - 1)^2. CycleGAN's
+    objective (Zhu et al. 2017, section 4) and its code use (D(G(x)) - 1)^2 with lambda_cycle = 10,
+    so the LSGAN term is doubled here to keep the papers' balance; the other kinds are unchanged
+    (nonsaturating is the BCE that pix2pix uses with lambda_L1 = 100).
+    """
+    return gan_g_loss(kind, fake_logits) * (2.0 if kind == "lsgan" else 1.0)
+
+
 def l1_loss(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """mean |x - target| over every element (pix2pix's L1 term, Isola et al. 2017, eq. 3)."""
     return (x - target).abs().mean()

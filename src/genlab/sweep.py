@@ -27,7 +27,8 @@ import torch
 from .data import load_run_data
 from .data.base import to_float
 from .errors import GenlabError
-from .models import model_class
+from .models import families_with, model_class
+from .models.capabilities import Encoder, GaussianPosterior, supports
 from .training import checkpoint, load, resume, train
 
 RESULTS = "results.json"
@@ -56,7 +57,7 @@ def evaluate_reconstruction(model, data, batch_size: int = 500) -> dict[str, flo
     """Test numbers of an encoder-decoder: reconstruction MSE per pixel (decode(encode(x)) vs x);
     for a VAE also, in nats per image, E_q[-log p(x|z)] (one posterior sample), KL and the ELBO."""
     sums = {"recon_mse": 0.0}
-    vae = hasattr(model, "encode_dist")
+    vae = supports(model, GaussianPosterior)
     if vae:
         sums.update(recon_nll=0.0, kl=0.0)
     g = torch.Generator().manual_seed(EVAL_SEED)
@@ -84,8 +85,9 @@ def _check(models, dims, settings) -> tuple[list[str], list[int]]:
     if not models:
         raise GenlabError("--model needs at least one model family, e.g. ae,vae")
     for m in models:
-        if not hasattr(model_class(m), "encode"):
-            raise GenlabError(f"model '{m}' has no encoder; a latent-size sweep compares reconstructions (ae, vae)")
+        if not supports(model_class(m), Encoder):
+            raise GenlabError(f"model '{m}' has no encoder; a latent-size sweep compares reconstructions "
+                              f"({', '.join(families_with(Encoder))})")
     dims = [int(d) for d in dims]
     if not dims or any(d < 1 for d in dims):
         raise GenlabError(f"--dims needs latent sizes >= 1, got {','.join(map(str, dims)) or 'none'}")

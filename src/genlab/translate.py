@@ -15,18 +15,11 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from .errors import GenlabError
+from .models.capabilities import Translator, check_direction, require
 from .viz.grid import save_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 MAX_PIXELS = 50_000_000  # refuse decompression bombs
-
-
-def input_shape(model, direction: str) -> tuple[int, int, int]:
-    """(C, H, W) the model takes for ``direction``."""
-    cfg = model.config
-    if hasattr(cfg, "input_shape"):  # pix2pix: one direction
-        return tuple(cfg.input_shape)
-    return tuple(cfg.shape_a if direction == "AtoB" else cfg.shape_b)
 
 
 def read_image(path: Path, shape: tuple[int, int, int], notes: list[str]) -> torch.Tensor:
@@ -67,11 +60,8 @@ def translate_path(model, source: str | os.PathLike, out: str | os.PathLike, dir
 
     Returns (written paths, notes about conversions and resizing).
     """
-    if not hasattr(model, "translate"):
-        raise GenlabError(f"model '{model.family}' does not translate images; use a pix2pix or cyclegan run")
-    if direction not in (None, "AtoB", "BtoA"):
-        raise GenlabError(f"--direction must be AtoB or BtoA, got '{direction}'")
-    direction = direction or getattr(model.config, "direction", "AtoB")
+    model = require(model, Translator, "genlab translate")
+    direction = check_direction(direction, model.directions) if direction else model.directions[0]
     source, out = Path(source), Path(out)
     if not source.exists():
         raise GenlabError(f"input '{source}' does not exist; give an image file or a folder of images")
@@ -87,7 +77,7 @@ def translate_path(model, source: str | os.PathLike, out: str | os.PathLike, dir
             if out.suffix.lower() not in {".png", ".jpg", ".jpeg", ".bmp"}:
                 raise GenlabError(f"--out '{out}' must end in .png or .jpg (or be a folder)")
             targets = [out]
-    shape = input_shape(model, direction)
+    shape = model.input_shape(direction)
     notes: list[str] = []
     written = []
     for i in range(0, len(files), batch_size):

@@ -49,7 +49,7 @@ def test_models_and_groups(client):
     info = client.get("/api/models").json()
     assert [r["family"] for r in info["runs"]] == list(ORDER)
     assert info["groups"][0] == {"kind": "latent", "runs": [0, 1]}  # AE and VAE share the sliders
-    assert [g["kind"] for g in info["groups"][1:]] == ["gan", "gan", "translate", "translate"]
+    assert [g["kind"] for g in info["groups"][1:]] == ["noise", "noise", "translate", "translate"]
     cgan = info["runs"][3]
     assert cgan["num_classes"] == 10 and cgan["classes"][:2] == ["0", "1"]
     assert info["runs"][5]["directions"] == ["AtoB", "BtoA"] and info["runs"][4]["directions"] == ["AtoB"]
@@ -72,19 +72,19 @@ def test_gan_decode_uses_noise_and_label(client, runs):
     a = png(client.post("/api/decode", json={"run": 3, "z": z, "label": 1}))
     b = png(client.post("/api/decode", json={"run": 3, "z": z, "label": 7}))
     cgan = genlab.load(runs["cgan"])
-    expected = cgan.generate(torch.tensor([z]), labels=1)[0, 0].mul(255).round().byte().numpy()
+    expected = cgan.decode(torch.tensor([z]), labels=1)[0, 0].mul(255).round().byte().numpy()
     assert np.abs(a.astype(int) - expected).max() <= 1 and (a != b).any()
     g = png(client.post("/api/decode", json={"run": 2, "z": z}))
     assert g.shape == (8, 8)
 
 
-def test_generate_matches_sample(runs):
+def test_decode_matches_sample(runs):
     gan = genlab.load(runs["cgan"])
     gen = torch.Generator().manual_seed(3)
     z = torch.randn(4, gan.config.latent_dim, generator=torch.Generator().manual_seed(3))
-    assert torch.allclose(gan.generate(z, labels=2), gan.sample(4, generator=gen, labels=2))
-    with pytest.raises(GenlabError, match="outside the valid range"):
-        gan.generate(z, labels=10)
+    assert torch.allclose(gan.decode(z, labels=2), gan.sample(4, generator=gen, labels=2))
+    with pytest.raises(GenlabError, match="outside"):
+        gan.decode(z, labels=10)
 
 
 def test_sample_encode_interpolate(client):
@@ -118,7 +118,7 @@ def test_translate_test_image_and_upload(client):
     ("/api/decode", {"run": 1, "z": "abc"}, 422, "z"),
     ("/api/decode", {"run": 9, "z": [0]}, 400, "does not exist"),
     ("/api/decode", {"run": 4, "z": [0]}, 400, "pix2pix"),
-    ("/api/decode", {"run": 3, "z": [0] * 8, "label": 10}, 400, "outside [0, 10)"),
+    ("/api/decode", {"run": 3, "z": [0] * 8, "label": 10}, 400, "outside the valid range [0, 10)"),
     ("/api/decode", {"run": 3, "z": [0] * 8, "label": -1}, 422, "label"),
     ("/api/decode", {"run": 2, "z": [0] * 8, "label": 1}, 400, "unconditional"),
     ("/api/encode", {"run": 0, "index": 10**6}, 400, "0..296"),

@@ -81,7 +81,7 @@ def wait_loaded(page, img, before: int) -> None:
 
 def test_page_shows_every_run(page):
     assert page.locator("section.group").count() == 5
-    assert [group(page, i).get_attribute("data-kind") for i in range(5)] == ["latent", "gan", "gan", "translate",
+    assert [group(page, i).get_attribute("data-kind") for i in range(5)] == ["latent", "noise", "noise", "translate",
                                                                               "translate"]
     assert group(page, 0).locator("input.slider").count() == 4  # AE and VAE share one slider per dimension
     assert group(page, 0).locator("img.out").count() == 2

@@ -98,4 +98,4 @@ def test_ae_fitted_prior_matches_encodings(digits_data):
 def test_wrong_image_shape_message():
     m = build_model("vae", image_shape=(1, 28, 28))
     with pytest.raises(GenlabError, match="1x28x28"):
-        m.check_images(torch.rand(2, 3, 64, 64))
+        m.encode(torch.rand(2, 3, 64, 64))

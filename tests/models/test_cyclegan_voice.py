@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from genlab import load, train
+from genlab import TrainConfig, load, train
 from genlab.audio import metrics, pitch
 from genlab.audio.features import FeatureConfig
 from genlab.audio.wav import read_wav, write_wav
@@ -132,7 +132,7 @@ def test_training_needs_voice_data():
     model = build_model("cyclegan-voice", image_shape=(1, 8, 16), channels=2, n_blocks=0, ndf=2, patch_layers=0)
     images = torch.zeros(4, 1, 8, 16, dtype=torch.uint8)
     with pytest.raises(GenlabError, match="voice data"):
-        model.train_step(Batches(ImageData("x", images, pair=images), 2, 0), model.configure_optimizers(None), 0)
+        model.train_step(Batches(ImageData("x", images, pair=images), 2, 0), model.configure_optimizers(TrainConfig()), 0)
 
 
 def test_identity_mapping_lowers_a_spectral_loss():

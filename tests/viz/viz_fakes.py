@@ -7,6 +7,7 @@ from torch import nn
 
 from genlab.data.base import ImageData
 from genlab.models import build_model
+from genlab.models.capabilities import Encoder, GaussianPosterior, LatentModel
 
 
 @dataclass
@@ -22,6 +23,7 @@ class FakeVAE(nn.Module):
     """
 
     family = "vae"
+    capabilities = frozenset({LatentModel, Encoder, GaussianPosterior})
 
     def __init__(self, logvar=(-0.1, -3.0, 0.0, -1.0)):
         super().__init__()
@@ -45,11 +47,15 @@ class FakeVAE(nn.Module):
     def sample_latent(self, n, generator=None):
         return torch.randn(n, self.config.latent_dim, generator=generator)
 
+    def latent_scale(self):
+        return None  # N(0, I)
+
 
 class FakeAE(nn.Module):
     """Codes are the first D pixels times known scales: the code variance order is the scale order."""
 
     family = "ae"
+    capabilities = frozenset({LatentModel, Encoder})
 
     def __init__(self, scales=(1.0, 5.0, 0.1)):
         super().__init__()
@@ -63,6 +69,12 @@ class FakeAE(nn.Module):
     def decode(self, z):
         self.seen.append(z.detach().clone())
         return torch.sigmoid(z.mean(1)).view(-1, 1, 1, 1).expand(-1, 1, 4, 4)
+
+    def sample_latent(self, n, generator=None):
+        return torch.randn(n, self.config.latent_dim, generator=generator)
+
+    def latent_scale(self):  # not N(0, I): traversal values are std of the test codes
+        return torch.zeros(self.config.latent_dim), self.scales.detach()
 
 
 def fake_data(n=40, seed=0, shape=(1, 4, 4)):

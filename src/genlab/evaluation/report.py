@@ -1,4 +1,4 @@
-"""``genlab evaluate``: every metric of SPEC section 4 that applies to a run, with how it was measured.
+"""``genlab evaluate``: every metric that applies to a run (the groups its family declares), with how it was measured.
 
 The report is a JSON of flat keys (``fid``, ``elbo``, ...) plus ``measured``: for each key, the
 extractor, sample counts, reference split and seed behind it. A Markdown page with the sample
@@ -17,6 +17,7 @@ import torch
 
 from ..data import load_run_data, to_float
 from ..errors import GenlabError
+from ..models.capabilities import Conditional, VoiceConverter, supports
 from . import disentanglement, fid, latent, likelihood
 
 
@@ -139,19 +140,32 @@ def pix2pix_metrics(model, test_data, s: EvalSettings) -> tuple[dict, dict]:
     from . import image_metrics
 
     a, b = to_float(test_data.images), to_float(test_data.pair)
-    inputs, targets = (a, b) if model.config.direction == "AtoB" else (b, a)
+    direction = model.directions[0]
+    inputs, targets = (a, b) if direction == "AtoB" else (b, a)
     out = _batched(lambda x: model.translate(x).cpu(), inputs, s.batch_size)
     values = {"l1": image_metrics.l1(out, targets), "psnr": image_metrics.psnr(out, targets),
               "ssim": image_metrics.ssim(out, targets)}
-    how = {"split": "test", "pairs": int(inputs.shape[0]), "direction": model.config.direction, "range": "[0, 1]"}
+    how = {"split": "test", "pairs": int(inputs.shape[0]), "direction": direction, "range": "[0, 1]"}
     how = {k: how for k in values}
-    if test_data.name == "maps" and model.config.direction == "AtoB" and "classes" in test_data.meta:
+    if test_data.name == "maps" and direction == "AtoB" and "classes" in test_data.meta:
         from ..data.paired import pixel_accuracy
 
         values["pixel_accuracy"] = pixel_accuracy(out, test_data.meta["classes"])
         how["pixel_accuracy"] = {"split": "test", "maps": int(out.shape[0]),
                                  "classes": "nearest palette colour per pixel, against the layout's true classes"}
     return values, how
+
+
+def translation_metrics(model, test_data, classifier, extractor, s: EvalSettings) -> tuple[dict, dict]:
+    """A voice converter's voice metrics; a one-way translator's against the true targets of the test pairs;
+    a two-way (unpaired) translator's cycle, label and FID metrics."""
+    if supports(model, VoiceConverter):
+        from .voice import evaluate_voice
+
+        return evaluate_voice(model, s)
+    if len(model.directions) == 1:
+        return pix2pix_metrics(model, test_data, s)
+    return cyclegan_metrics(model, test_data, classifier, extractor, s)
 
 
 def class_agreement(classifier, images: torch.Tensor, labels: torch.Tensor) -> float:
@@ -201,19 +215,20 @@ def _is_classifier(extractor) -> bool:
     return isinstance(extractor, ClassifierExtractor)
 
 
-# metric groups of ``evaluate(..., metrics=...)`` and the families they apply to
+# metric groups of ``evaluate(..., metrics=...)``; each family declares those that apply to it (``metric_groups``)
 METRIC_GROUPS = {
-    "reconstruction": ("ae", "vae"),  # recon_mse, recon_bce
-    "likelihood": ("vae",),  # elbo, nll_iwae, active_units, kl_per_dim
-    "latent": ("ae", "vae"),  # latent_completeness, latent_continuity
-    "disentanglement": ("ae", "vae"),  # on dsprites: beta_vae_score, factor_vae_score, mig, dci_disentanglement
-    "samples": ("ae", "vae", "gan", "cgan"),  # fid, kid, precision, recall (+ cond_accuracy)
-    "translation": ("pix2pix", "cyclegan", "cyclegan-voice"),  # their family's keys
+    "reconstruction": "recon_mse, recon_bce",
+    "likelihood": "elbo, nll_iwae, active_units, kl_per_dim",
+    "latent": "latent_completeness, latent_continuity",
+    "disentanglement": "on dsprites: beta_vae_score, factor_vae_score, mig, dci_disentanglement",
+    "samples": "fid, kid, precision, recall (+ cond_accuracy)",
+    "translation": "paired: l1, psnr, ssim; unpaired: cycle_l1, label_preservation, fid; voices: their keys",
 }
 
 
-def _groups(metrics, family: str, data_name: str) -> set[str]:
-    applies = {g for g, families in METRIC_GROUPS.items() if family in families}
+def _groups(metrics, model, data_name: str) -> set[str]:
+    family = model.family
+    applies = set(model.metric_groups)
     if data_name != "dsprites":
         applies.discard("disentanglement")
     if metrics is None:
@@ -242,7 +257,7 @@ def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | Non
     model = load(run, device=device) if isinstance(run, (str, Path)) else run
     s = settings or EvalSettings()
     data_name = model.meta["data"]
-    groups = _groups(metrics, model.family, data_name)
+    groups = _groups(metrics, model, data_name)
     shape = tuple(model.config.image_shape)
     test_data = load_run_data(model.meta, "test")
     test = to_float(test_data.images).to(model.device)
@@ -272,21 +287,15 @@ def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | Non
     if "samples" in groups and extractor is not None:
         n = min(s.num_samples, test.shape[0])
         labels = None
-        if getattr(model.config, "num_classes", 0):
+        if supports(model, Conditional):
             labels = test_data.labels[:n] if test_data.labels is not None else None
         fake = generate(model, n, s, labels)
         add(sample_quality(fake, test[:n].cpu(), extractor, s))
         if labels is not None and _is_classifier(classifier):
             values["cond_accuracy"] = class_agreement(classifier, fake, labels)
             how["cond_accuracy"] = {"classifier": classifier.name, "samples": n, "labels": "those of the test split"}
-    if family == "cyclegan-voice" and "translation" in groups:
-        from .voice import evaluate_voice
-
-        add(evaluate_voice(model, s))
-    if family == "pix2pix" and "translation" in groups:
-        add(pix2pix_metrics(model, test_data, s))
-    if family == "cyclegan" and "translation" in groups:
-        add(cyclegan_metrics(model, test_data, classifier if _is_classifier(classifier) else None, extractor, s))
+    if "translation" in groups:
+        add(translation_metrics(model, test_data, classifier if _is_classifier(classifier) else None, extractor, s))
     report = {"run": str(getattr(model, "meta", {}).get("run", "")), "model": family, "data": data_name,
               **values, "measured": how, "seconds": round(time.perf_counter() - t0, 1)}
     if out is not None:

@@ -1,6 +1,6 @@
 """Autoencoder: encoder x -> z, decoder z -> x_hat, loss ||x - x_hat||^2 (or BCE).
 
-The deterministic model of the notes. It has no prior of its own: ``sample`` decodes draws from
+The deterministic autoencoder (Hinton & Salakhutdinov 2006). It has no prior of its own: ``sample`` decodes draws from
 a Gaussian fitted to the training encodings (``prior='fitted'``, refitted after every epoch), or
 from N(0, I) (``prior='standard'``), which shows the holes of an unregularised latent space.
 """
@@ -14,6 +14,7 @@ import torch
 from .. import losses
 from ..data.base import to_float
 from .base import GenerativeModel, check, standard_normal
+from .capabilities import Encoder, LatentModel, Sampler
 from .blocks import build_decoder, build_encoder
 
 
@@ -26,7 +27,7 @@ class AEConfig:
     latent_dim: int = 16  # size of z
     hidden: tuple[int, ...] = (512,)  # MLP hidden widths (encoder; the decoder mirrors them)
     channels: tuple[int, ...] = ()  # conv widths per stride-2 stage; () picks them from the image size
-    loss: str = "mse"  # 'mse' (the notes' ||x - x_hat||^2) or 'bce'
+    loss: str = "mse"  # 'mse' (||x - x_hat||^2 summed over pixels) or 'bce'
     prior: str = "fitted"  # sampling distribution: 'fitted' Gaussian of the encodings, or 'standard' N(0, I)
 
     def __post_init__(self):
@@ -40,6 +41,9 @@ class AEConfig:
 class Autoencoder(GenerativeModel):
     family = "ae"
     config_class = AEConfig
+    capabilities = frozenset({LatentModel, Encoder, Sampler})
+    metric_groups = ("reconstruction", "latent", "disentanglement", "samples")
+    explorer_view = "latent"
 
     def __init__(self, config: AEConfig):
         super().__init__(config)
@@ -51,12 +55,12 @@ class Autoencoder(GenerativeModel):
         self.register_buffer("latent_chol", torch.eye(config.latent_dim))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) in [0, 1] -> z (B, latent_dim)."""
-        return self.encoder(x)
+        """Images (B, C, H, W), uint8 or float in [0, 1] -> z (B, latent_dim)."""
+        return self.encoder(self.as_images(x))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z (B, latent_dim) -> images (B, C, H, W) in [0, 1]."""
-        return torch.sigmoid(self.decoder(z))
+        return torch.sigmoid(self.decoder(self.as_codes(z)))
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
@@ -97,6 +101,12 @@ class Autoencoder(GenerativeModel):
         if self.config.prior == "standard":
             return eps
         return self.latent_mean + eps @ self.latent_chol.T
+
+    def latent_scale(self):
+        """The fitted Gaussian's mean and per-dimension std; None for the standard N(0, I) prior."""
+        if self.config.prior == "standard":
+            return None
+        return self.latent_mean, self.latent_chol.pow(2).sum(1).sqrt().clamp_min(1e-6)  # sqrt(diag(L L^T))
 
     @torch.no_grad()
     def sample(self, n, generator=None, labels=None):

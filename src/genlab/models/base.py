@@ -1,7 +1,8 @@
 """What every model family provides to the one training loop, the CLI and the API.
 
-A family is a config dataclass plus one ``GenerativeModel`` subclass. The loop only calls the
-methods below; a family with several networks and optimizers (the GANs) performs its own updates
+A family is a config dataclass plus one ``GenerativeModel`` subclass that declares what it can do
+(``capabilities``, ``metric_groups``, ``explorer_view``: see :mod:`genlab.models.capabilities`). The
+loop only calls the methods below; a family with several networks and optimizers (the GANs) performs its own updates
 inside ``train_step`` ("(1) update D, (2) update G") and pulls as many batches as it needs.
 """
 
@@ -27,6 +28,9 @@ class GenerativeModel(nn.Module):
 
     family: str = ""
     config_class: type = object
+    capabilities: frozenset[type] = frozenset()  # the protocols of genlab.models.capabilities it implements
+    metric_groups: tuple[str, ...] = ()  # the groups of genlab evaluate that apply to it
+    explorer_view: str | None = None  # the explorer's panel for it: 'latent', 'noise', 'translate' or None
     batches_per_step: int = 1  # real batches one train_step consumes (d_steps for a GAN)
     takes_labels: bool = False  # the run layer sets config.num_classes from the data (conditional models)
 
@@ -40,7 +44,8 @@ class GenerativeModel(nn.Module):
         return {"model": self}
 
     def configure_optimizers(self, train) -> dict[str, torch.optim.Optimizer]:
-        return {"model": adam(self.parameters(), lr=train.lr, betas=train.betas, weight_decay=train.weight_decay)}
+        return {"model": adam(self.parameters(), lr=train.lr or DEFAULT_LR, betas=train.betas,
+                              weight_decay=train.weight_decay)}
 
     def configure_schedulers(self, optimizers: dict, train, total_steps: int) -> dict[str, Any]:
         return {}
@@ -70,6 +75,14 @@ class GenerativeModel(nn.Module):
         """Images for the per-epoch grid: samples for generators, translations for translators."""
         return self.sample(64, generator=generator)
 
+    def as_codes(self, z) -> torch.Tensor:
+        """Codes given to ``decode``: float (B, latent_dim) -> on the model's device; a one-line error otherwise."""
+        d = self.config.latent_dim
+        if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != d or not z.is_floating_point():
+            got = f"{z.dtype} {tuple(z.shape)}" if isinstance(z, torch.Tensor) else type(z).__name__
+            raise GenlabError(f"decode takes float codes (B, {d}), got {got}")
+        return z.to(self.device, torch.float32)
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
@@ -77,13 +90,36 @@ class GenerativeModel(nn.Module):
     def config_dict(self) -> dict:
         return dataclasses.asdict(self.config)
 
-    def check_images(self, x: torch.Tensor) -> None:
-        """One-line error if x is not (B, C, H, W) of this model's image shape."""
-        shape = tuple(self.config.image_shape)
+    def as_images(self, x, shape: tuple[int, ...] | None = None) -> torch.Tensor:
+        """Images given to ``encode``/``translate``: uint8 (0..255) or float in [0, 1], (B, C, H, W) or one
+        (C, H, W) -> float (B, C, H, W) on the model's device; a one-line error for anything else."""
+        shape = tuple(shape or self.config.image_shape)
+        want = f"{'x'.join(map(str, shape))} images (C x H x W) as uint8 0..255 or float in [0, 1]"
+        if not isinstance(x, torch.Tensor):
+            raise GenlabError(f"this model takes a torch tensor of {want}, got {type(x).__name__}")
+        if x.ndim == 3:
+            x = x.unsqueeze(0)
         if x.ndim != 4 or tuple(x.shape[1:]) != shape:
             got = "x".join(map(str, x.shape[1:])) if x.ndim == 4 else str(tuple(x.shape))
-            raise GenlabError(f"this model takes {'x'.join(map(str, shape))} images (C x H x W), got {got}; "
-                              "resize or convert the images first")
+            raise GenlabError(f"this model takes {want}, got {got}; resize or convert the images first")
+        if x.dtype == torch.uint8:
+            return x.to(self.device).float().div_(255.0)
+        if not x.is_floating_point():
+            raise GenlabError(f"this model takes {want}, got {x.dtype} values")
+        if x.numel() and (float(x.min()) < -1e-3 or float(x.max()) > 1 + 1e-3):
+            raise GenlabError(f"this model takes {want}, got floats in [{float(x.min()):.3g}, {float(x.max()):.3g}]; "
+                              "divide 0..255 values by 255 (or pass them as uint8)")
+        return x.to(self.device, torch.float32)
+
+
+def check_rates(config) -> None:
+    """``lr_g`` and ``lr_d`` of a GAN-style config: None (the base rate, ``--set lr``) or a number > 0."""
+    for name in ("lr_g", "lr_d"):
+        value = getattr(config, name)
+        check(value is None or value > 0, f"{name} must be a number > 0 (or none: the base rate lr), got {value}")
+
+
+DEFAULT_LR = 1e-3  # Adam's rate when --set lr is not given (GANs: their lr_g / lr_d)
 
 
 def adam(params, lr: float, betas=(0.9, 0.999), weight_decay: float = 0.0) -> torch.optim.Adam:

@@ -30,11 +30,10 @@ import torch
 
 from .. import losses
 from ..errors import GenlabError
-from .base import GenerativeModel, adam, check
+from .base import GenerativeModel, check, check_rates
+from .capabilities import DIRECTIONS, Translator, check_direction
 from .translation_blocks import (RESNET_MIN_SIDE, ImagePool, PatchGAN, ResnetGenerator, check_shape,
-                                 generator_adv_loss, linear_decay, preview_rows, to_signed, to_unit)
-
-DIRECTIONS = ("AtoB", "BtoA")
+                                 g_and_d_optimizers, linear_decay_schedulers, preview_rows, to_signed, to_unit)
 
 
 @dataclass
@@ -52,8 +51,8 @@ class CycleGANConfig:
     lambda_cycle: float = 10.0  # weight of both cycle-consistency terms
     lambda_identity: float = 0.5  # identity weight, as a fraction of lambda_cycle; 0 turns it off
     pool_size: int = 50  # generated images remembered per discriminator; 0: no history
-    lr_g: float = 2e-4  # Adam learning rate of both generators
-    lr_d: float = 2e-4  # Adam learning rate of both discriminators
+    lr_g: float | None = None  # Adam learning rate of both generators; None: --set lr, else 2e-4
+    lr_d: float | None = None  # Adam learning rate of both discriminators; None: --set lr, else 2e-4
     betas: tuple[float, ...] = (0.5, 0.999)  # Adam betas
     decay_start: float = 0.5  # fraction of the run at constant lr; then linear decay to 0 (paper: 100 + 100 epochs)
 
@@ -77,7 +76,7 @@ class CycleGANConfig:
               f"the identity loss needs domains with the same channels (A has {self.image_shape[0]}, B has "
               f"{self.pair_channels}); set lambda_identity=0")
         check(self.pool_size >= 0, f"pool_size must be an integer >= 0, got {self.pool_size}")
-        check(self.lr_g > 0 and self.lr_d > 0, f"lr_g and lr_d must be numbers > 0, got {self.lr_g}, {self.lr_d}")
+        check_rates(self)
         check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
               f"betas must be two numbers in [0, 1), got {self.betas}")
         check(0 <= self.decay_start <= 1, f"decay_start must be a number in [0, 1], got {self.decay_start}")
@@ -95,6 +94,10 @@ class CycleGANConfig:
 class CycleGAN(GenerativeModel):
     family = "cyclegan"
     config_class = CycleGANConfig
+    capabilities = frozenset({Translator})
+    metric_groups = ("translation",)
+    explorer_view = "translate"
+    directions = DIRECTIONS
 
     def __init__(self, config: CycleGANConfig):
         super().__init__(config)
@@ -113,17 +116,10 @@ class CycleGAN(GenerativeModel):
         return {"g_ab": self.g_ab, "g_ba": self.g_ba, "d_a": self.d_a, "d_b": self.d_b}
 
     def configure_optimizers(self, train):
-        c = self.config
-        g = [*self.g_ab.parameters(), *self.g_ba.parameters()]
-        d = [*self.d_a.parameters(), *self.d_b.parameters()]
-        return {"g": adam(g, lr=c.lr_g, betas=tuple(c.betas)),
-                "d": adam(d, lr=c.lr_d, betas=tuple(c.betas))}
+        return g_and_d_optimizers(self, [*self.g_ab.parameters(), *self.g_ba.parameters()],
+                                  [*self.d_a.parameters(), *self.d_b.parameters()], train)
 
-    def configure_schedulers(self, optimizers, train, total_steps):
-        if self.config.decay_start >= 1:
-            return {}
-        f = linear_decay(total_steps, self.config.decay_start)
-        return {k: torch.optim.lr_scheduler.LambdaLR(opt, f) for k, opt in optimizers.items()}
+    configure_schedulers = linear_decay_schedulers
 
     def draw_b(self, batches, n: int) -> torch.Tensor:
         """n domain-B images (n, C_B, H, W) in [0, 1], rows drawn uniformly with the global RNG."""
@@ -156,18 +152,15 @@ class CycleGAN(GenerativeModel):
         self.pool_b.load_state(state, "pool_b", self.device)
 
     # ---- use ----
-    def check_images(self, x: torch.Tensor, direction: str = "AtoB") -> None:
-        shape = self.config.shape_a if direction == "AtoB" else self.config.shape_b
-        check_shape(x, shape, f"this CycleGAN model ({direction})")
+    def input_shape(self, direction: str) -> tuple[int, int, int]:
+        return self.config.shape_a if direction == "AtoB" else self.config.shape_b
 
     @torch.no_grad()
     def translate(self, images: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
-        """G_AB (direction 'AtoB') or G_BA ('BtoA') on images (B, C, H, W) in [0, 1] -> [0, 1]."""
-        if direction not in DIRECTIONS:
-            raise GenlabError(f"direction must be 'AtoB' or 'BtoA', got '{direction}'")
-        self.check_images(images, direction)
+        """G_AB (direction 'AtoB') or G_BA ('BtoA') on images (B, C, H, W), uint8 or float in [0, 1] -> [0, 1]."""
+        check_direction(direction)
         g = self.g_ab if direction == "AtoB" else self.g_ba
-        return to_unit(g(to_signed(images.to(self.device).float())))
+        return to_unit(g(to_signed(self.as_images(images, self.input_shape(direction)))))
 
     @torch.no_grad()
     def preview(self, batch, generator):
@@ -201,7 +194,7 @@ def cycle_update(model, a: torch.Tensor, b: torch.Tensor, optimizers: dict, kind
     # (2) update G_AB and G_BA: fool the updated discriminators, close both cycles, keep identities
     for d in (model.d_a, model.d_b):
         d.requires_grad_(False)
-    adv = generator_adv_loss(kind, model.d_b(fake_b)) + generator_adv_loss(kind, model.d_a(fake_a))
+    adv = losses.generator_adv_loss(kind, model.d_b(fake_b)) + losses.generator_adv_loss(kind, model.d_a(fake_a))
     for d in (model.d_a, model.d_b):
         d.requires_grad_(True)
     cyc = losses.cycle_loss(a, model.g_ba(fake_b)) + losses.cycle_loss(b, model.g_ab(fake_a))

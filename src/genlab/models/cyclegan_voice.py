@@ -39,17 +39,17 @@ import torch
 from torch import nn
 
 from ..errors import GenlabError
-from .base import GenerativeModel, adam, check
+from .base import GenerativeModel, check, check_rates
+from .capabilities import DIRECTIONS, Translator, VoiceConverter, check_direction
 from .cyclegan import CycleGAN, cycle_update
 from .translation_blocks import (
     ImagePool,
     PatchGAN,
     check_shape,
-    linear_decay,
+    g_and_d_optimizers,
+    linear_decay_schedulers,
     preview_rows,
 )
-
-DIRECTIONS = ("AtoB", "BtoA")
 
 
 @dataclass
@@ -64,8 +64,8 @@ class CycleGANVoiceConfig:
     lambda_cycle: float = 10.0  # paper: 10
     lambda_identity: float = 0.5  # fraction of lambda_cycle (paper: identity weight 5)
     pool_size: int = 50
-    lr_g: float = 2e-4  # paper: 2e-4 for G
-    lr_d: float = 1e-4  # paper: 1e-4 for D
+    lr_g: float | None = None  # G's rate; None: --set lr, else 2e-4 (the paper's)
+    lr_d: float | None = None  # D's rate; None: half the base rate (the paper's 1e-4)
     betas: tuple[float, ...] = (0.5, 0.999)
     decay_start: float = 0.5  # fraction of the run at constant lr, then linear decay to 0
     sample_rate: int = 16000  # the spectrogram settings of genlab.audio.features.FeatureConfig
@@ -87,7 +87,7 @@ class CycleGANVoiceConfig:
         check(self.patch_layers >= -1, f"patch_layers must be -1 (auto) or >= 0, got {self.patch_layers}")
         check(self.lambda_cycle >= 0 and self.lambda_identity >= 0, "lambda_cycle and lambda_identity must be >= 0")
         check(self.pool_size >= 0, f"pool_size must be >= 0, got {self.pool_size}")
-        check(self.lr_g > 0 and self.lr_d > 0, f"lr_g and lr_d must be > 0, got {self.lr_g}, {self.lr_d}")
+        check_rates(self)
         check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "betas must be two numbers in [0, 1)")
         check(0 <= self.decay_start <= 1, f"decay_start must be in [0, 1], got {self.decay_start}")
         check(self.clip > 0 and self.griffin_lim_iters >= 1, "clip must be > 0 and griffin_lim_iters >= 1")
@@ -195,6 +195,9 @@ class VoiceStats(nn.Module):
 class CycleGANVoice(GenerativeModel):
     family = "cyclegan-voice"
     config_class = CycleGANVoiceConfig
+    capabilities = frozenset({Translator, VoiceConverter})
+    metric_groups = ("translation",)
+    directions = DIRECTIONS
 
     def __init__(self, config: CycleGANVoiceConfig):
         super().__init__(config)
@@ -213,15 +216,10 @@ class CycleGANVoice(GenerativeModel):
         return {"g_ab": self.g_ab, "g_ba": self.g_ba, "d_a": self.d_a, "d_b": self.d_b, "stats": self.stats}
 
     def configure_optimizers(self, train):
-        c = self.config
-        return {"g": adam([*self.g_ab.parameters(), *self.g_ba.parameters()], lr=c.lr_g, betas=tuple(c.betas)),
-                "d": adam([*self.d_a.parameters(), *self.d_b.parameters()], lr=c.lr_d, betas=tuple(c.betas))}
+        return g_and_d_optimizers(self, [*self.g_ab.parameters(), *self.g_ba.parameters()],
+                                  [*self.d_a.parameters(), *self.d_b.parameters()], train, d_share=0.5)
 
-    def configure_schedulers(self, optimizers, train, total_steps):
-        if self.config.decay_start >= 1:
-            return {}
-        f = linear_decay(total_steps, self.config.decay_start)
-        return {k: torch.optim.lr_scheduler.LambdaLR(opt, f) for k, opt in optimizers.items()}
+    configure_schedulers = linear_decay_schedulers
 
     def train_step(self, batches, optimizers, step):
         c = self.config
@@ -239,19 +237,20 @@ class CycleGANVoice(GenerativeModel):
     load_extra_state = CycleGAN.load_extra_state
 
     # ---- use ----
+    def input_shape(self, direction: str) -> tuple[int, int, int]:
+        return tuple(self.config.image_shape)
+
     @torch.no_grad()
     def translate(self, images: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
         """G_AB or G_BA on normalised spectrogram images (B, 1, n_mels, T) in [0, 1] (any T) -> [0, 1] (clamped)."""
-        if direction not in DIRECTIONS:
-            raise GenlabError(f"direction must be 'AtoB' or 'BtoA', got '{direction}'")
+        check_direction(direction)
         g = self.g_ab if direction == "AtoB" else self.g_ba
         return ((g(images.to(self.device).float() * 2 - 1) + 1) * 0.5).clamp(0, 1)
 
     @torch.no_grad()
     def convert_log_mel(self, logmel: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
         """Log-mel (n_mels, T) of the source voice -> log-mel (n_mels, T) in the target voice."""
-        if direction not in DIRECTIONS:
-            raise GenlabError(f"direction must be 'AtoB' or 'BtoA', got '{direction}'")
+        check_direction(direction)
         src, tgt = (0, 1) if direction == "AtoB" else (1, 0)
         s, c = self.stats, self.config.clip
         z = (logmel.to(self.device) - s.mel_mean[src, :, None]) / s.mel_std[src, :, None]

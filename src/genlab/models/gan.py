@@ -1,12 +1,12 @@
 """GAN and conditional GAN (Goodfellow et al. 2014; Radford et al. 2016; Mirza & Osindero 2014;
 Miyato & Koyama 2018).
 
-G maps noise z ~ N(0, I) to an image, D maps an image to a logit l, D(x) = sigmoid(l). The notes'
-objective is the two-player game
+G maps noise z ~ N(0, I) to an image, D maps an image to a logit l, D(x) = sigmoid(l). The objective
+is the two-player game of Goodfellow et al. 2014
 
     min_G max_D  E_x[log D(x)] + E_z[log(1 - D(G(z)))]
 
-trained as in the notes' algorithm: for each iteration, k = ``d_steps`` discriminator updates
+trained as in their Algorithm 1: for each iteration, k = ``d_steps`` discriminator updates
 (each on a fresh real batch and fresh noise, ascending the objective), then one generator update.
 ``loss='minimax'`` is exactly that (G descends log(1 - D(G(z)))); ``loss='nonsaturating'``, the
 default, has G ascend log D(G(z)) instead, because the minimax G gradient (~ D(G(z))) vanishes
@@ -35,7 +35,8 @@ from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from .. import losses
 from ..errors import GenlabError
-from .base import GenerativeModel, adam, check, standard_normal
+from .base import GenerativeModel, adam, check, check_rates, standard_normal
+from .capabilities import Conditional, LatentModel, Sampler, class_labels
 from .blocks import ConvDecoder, check_conv_size, default_channels, init_weights, mlp
 
 ARCHS = ("dcgan", "mlp")
@@ -50,10 +51,10 @@ class GANConfig:
     latent_dim: int = 64  # size of the noise z
     hidden: tuple[int, ...] = (256, 512)  # MLP widths of G (D uses them reversed)
     channels: tuple[int, ...] = ()  # DCGAN widths per stride-2 stage of D (G mirrors); () picks from the size
-    loss: str = "nonsaturating"  # 'minimax' (the notes), 'nonsaturating', 'lsgan' or 'hinge'
+    loss: str = "nonsaturating"  # 'minimax' (Goodfellow et al.'s game), 'nonsaturating', 'lsgan' or 'hinge'
     d_steps: int = 1  # k: discriminator updates per generator update, each on a fresh real batch
-    lr_g: float = 2e-4  # Adam learning rate of G
-    lr_d: float = 2e-4  # Adam learning rate of D
+    lr_g: float | None = None  # Adam learning rate of G; None: --set lr, else 2e-4
+    lr_d: float | None = None  # Adam learning rate of D; None: --set lr, else 2e-4
     betas: tuple[float, ...] = (0.5, 0.999)  # Adam betas of both (DCGAN's)
     spectral_norm: bool = False  # spectral normalisation on every layer of D (then no BatchNorm in D)
     ema: bool = True  # keep an exponential moving average of G's weights and sample from it
@@ -74,8 +75,7 @@ class GANConfig:
         check(self.loss in losses.GAN_LOSSES,
               f"loss must be one of {', '.join(losses.GAN_LOSSES)}, got '{self.loss}'")
         check(self.d_steps >= 1, f"d_steps must be an integer >= 1, got {self.d_steps}")
-        check(self.lr_g > 0, f"lr_g must be a number > 0, got {self.lr_g}")
-        check(self.lr_d > 0, f"lr_d must be a number > 0, got {self.lr_d}")
+        check_rates(self)
         check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
               f"betas must be two numbers in [0, 1), got {self.betas}")
         check(0 <= self.ema_decay < 1, f"ema_decay must be a number in [0, 1), got {self.ema_decay}")
@@ -89,7 +89,7 @@ class GANConfig:
 # ---- networks ----
 
 class Generator(nn.Module):
-    """(z (B, latent_dim), y (B,) or None) -> images (B, C, H, W) in [-1, 1] (tanh)."""
+    """(z (B, latent_dim), y (B,) or None, or a label embedding (B, label_dim)) -> images (B, C, H, W) in [-1, 1]."""
 
     def __init__(self, config: GANConfig):
         super().__init__()
@@ -104,9 +104,10 @@ class Generator(nn.Module):
         self.net = init_weights(ConvDecoder(shape, tuple(config.channels or default_channels(shape, base=64)), d_in,
                                             act=nn.ReLU(), fc_norm=True))
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None, emb: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
-            z = torch.cat([z, self.embed(y)], dim=1)  # (B, latent_dim + label_dim)
+            emb = self.embed(y) if emb is None else emb  # (B, label_dim)
+            z = torch.cat([z, emb], dim=1)  # (B, latent_dim + label_dim)
         return torch.tanh(self.net(z))  # (B, C, H, W)
 
 
@@ -166,10 +167,14 @@ class GAN(GenerativeModel):
 
     family = "gan"
     config_class = GANConfig
+    capabilities = frozenset({LatentModel, Sampler})
+    metric_groups = ("samples",)
+    explorer_view = "noise"
 
     def __init__(self, config: GANConfig):
         super().__init__(config)
-        self.family = "cgan" if config.num_classes > 0 else "gan"
+        if config.num_classes > 0:
+            self.family, self.capabilities = "cgan", ConditionalGAN.capabilities
         self.generator = Generator(config)
         self.discriminator = Discriminator(config)
         self.generator_ema = None
@@ -187,9 +192,11 @@ class GAN(GenerativeModel):
         return nets
 
     def configure_optimizers(self, train) -> dict[str, torch.optim.Optimizer]:
-        betas = tuple(self.config.betas)
-        return {"discriminator": adam(self.discriminator.parameters(), lr=self.config.lr_d, betas=betas),
-                "generator": adam(self.generator.parameters(), lr=self.config.lr_g, betas=betas)}
+        """Adam for D and G: lr_d and lr_g, each defaulting to the base rate ``--set lr`` (else 2e-4)."""
+        c, base = self.config, train.lr or 2e-4
+        kw = {"betas": tuple(c.betas), "weight_decay": train.weight_decay}
+        return {"discriminator": adam(self.discriminator.parameters(), lr=c.lr_d or base, **kw),
+                "generator": adam(self.generator.parameters(), lr=c.lr_g or base, **kw)}
 
     @property
     def batches_per_step(self) -> int:  # k real batches per iteration, one per D update
@@ -258,56 +265,47 @@ class GAN(GenerativeModel):
             b_ema.copy_(b)
 
     # ---- use ----
-    def _check_labels(self, n: int, labels) -> torch.Tensor | None:
-        k = self.config.num_classes
-        if not self.conditional:
-            if labels is not None:
-                raise GenlabError("this GAN is unconditional (num_classes=0); labels need a cgan model")
-            return None
-        if labels is None:
-            return torch.arange(n, device=self.device) % k  # cycle 0..K-1
-        y = torch.as_tensor(labels, device=self.device)
-        if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-            raise GenlabError(f"labels must be integers in [0, {k}), got {y.dtype} values")
-        y = y.long().reshape(-1)
-        if y.numel() == 1:
-            y = y.expand(n)
-        if y.numel() != n:
-            raise GenlabError(f"got {y.numel()} labels for {n} samples; give one label or one per sample")
-        bad = y[(y < 0) | (y >= k)]
-        if bad.numel():
-            raise GenlabError(f"label {int(bad[0])} is outside the valid range [0, {k}) (0..{k - 1}) of this model")
-        return y
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, labels=None, label_embedding: torch.Tensor | None = None) -> torch.Tensor:
+        """Images (B, C, H, W) in [0, 1] from noise z (B, latent_dim), by the EMA generator when there is one.
+
+        Conditional only: ``labels``, an int or B ints in [0, num_classes) (None cycles 0..K-1), or
+        ``label_embedding`` (B, label_dim), vectors given in place of the labels' (to interpolate classes).
+        """
+        z = self.as_codes(z)
+        y = class_labels(labels, z.shape[0], self.config.num_classes, self.device)
+        if label_embedding is not None and y is None:
+            raise GenlabError("a label embedding needs a conditional model (cgan)")
+        net = self.generator_ema if self.generator_ema is not None else self.generator
+        was = net.training
+        net.eval()
+        emb = None if label_embedding is None else label_embedding.to(self.device, torch.float32)
+        x = net(z, y, emb)
+        net.train(was)
+        return ((x + 1) / 2).clamp(0, 1)
+
+    @torch.no_grad()
+    def label_embedding(self, labels) -> torch.Tensor:
+        """The generator's embedding (B, label_dim) of class labels (conditional only)."""
+        net = self.generator_ema if self.generator_ema is not None else self.generator
+        y = torch.as_tensor(labels).reshape(-1)
+        return net.embed(class_labels(y, y.numel(), self.config.num_classes, self.device))
+
+    @torch.no_grad()
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n noise vectors (n, latent_dim) ~ N(0, I)."""
+        return standard_normal(n, self.config.latent_dim, generator, self.device)
+
+    def latent_scale(self):
+        return None  # the noise is N(0, I)
 
     @torch.no_grad()
     def sample(self, n, generator=None, labels=None):
-        """n new images (n, C, H, W) in [0, 1], from the EMA generator when there is one.
+        """n new images (n, C, H, W) in [0, 1]: ``decode`` of n noise draws.
 
         ``labels`` (conditional only): an int, or n ints in [0, num_classes); None cycles 0..K-1.
         """
-        y = self._check_labels(n, labels)
-        net = self.generator_ema if self.generator_ema is not None else self.generator
-        was = net.training
-        net.eval()
-        x = net(standard_normal(n, self.config.latent_dim, generator, self.device), y)
-        net.train(was)
-        return ((x + 1) / 2).clamp(0, 1)
-
-    @torch.no_grad()
-    def generate(self, z: torch.Tensor, labels=None) -> torch.Tensor:
-        """Images (B, C, H, W) in [0, 1] from given noise z (B, latent_dim), by the EMA generator when there is one.
-
-        ``labels`` as in :meth:`sample` (conditional only; None cycles 0..K-1).
-        """
-        if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
-            raise GenlabError(f"noise must be (B, {self.config.latent_dim}), got {tuple(z.shape)}")
-        y = self._check_labels(z.shape[0], labels)
-        net = self.generator_ema if self.generator_ema is not None else self.generator
-        was = net.training
-        net.eval()
-        x = net(z.to(self.device, torch.float32), y)
-        net.train(was)
-        return ((x + 1) / 2).clamp(0, 1)
+        return self.decode(self.sample_latent(n, generator), labels)
 
     @torch.no_grad()
     def sample_grid_per_class(self, n_per_class: int, generator=None) -> torch.Tensor:
@@ -344,6 +342,7 @@ class ConditionalGAN(GAN):
 
     family = "cgan"
     takes_labels = True
+    capabilities = frozenset({LatentModel, Sampler, Conditional})
 
     def __init__(self, config: GANConfig):
         check(config.num_classes >= 1, f"cgan needs num_classes >= 1 (the number of labels), got "

@@ -25,11 +25,10 @@ import torch
 
 from .. import losses
 from ..errors import GenlabError
-from .base import GenerativeModel, adam, check
-from .translation_blocks import (PatchGAN, UNet, check_shape, generator_adv_loss, linear_decay, preview_rows,
-                                 to_signed, to_unit)
-
-DIRECTIONS = ("AtoB", "BtoA")
+from .base import GenerativeModel, check, check_rates
+from .capabilities import DIRECTIONS, Translator, check_direction
+from .translation_blocks import (PatchGAN, UNet, g_and_d_optimizers, linear_decay_schedulers, preview_rows, to_signed,
+                                 to_unit)
 NORMS = ("batch", "instance")
 
 
@@ -48,8 +47,8 @@ class Pix2PixConfig:
     patch_layers: int = -1  # stride-2 layers of the PatchGAN; -1: receptive field <= half the side (see blocks)
     gan_loss: str = "nonsaturating"  # 'nonsaturating' (the paper's BCE), 'lsgan', 'hinge' or 'minimax'
     lambda_l1: float = 100.0  # weight of the L1 term
-    lr_g: float = 2e-4  # Adam learning rate of G
-    lr_d: float = 2e-4  # Adam learning rate of D
+    lr_g: float | None = None  # Adam learning rate of G; None: --set lr, else 2e-4
+    lr_d: float | None = None  # Adam learning rate of D; None: --set lr, else 2e-4
     betas: tuple[float, ...] = (0.5, 0.999)  # Adam betas of both
     decay_start: float = 1.0  # fraction of the run after which the lr decays linearly to 0; 1.0: constant
 
@@ -69,7 +68,7 @@ class Pix2PixConfig:
         check(self.gan_loss in losses.GAN_LOSSES,
               f"gan_loss must be one of {', '.join(losses.GAN_LOSSES)}, got '{self.gan_loss}'")
         check(self.lambda_l1 >= 0, f"lambda_l1 must be a number >= 0, got {self.lambda_l1}")
-        check(self.lr_g > 0 and self.lr_d > 0, f"lr_g and lr_d must be numbers > 0, got {self.lr_g}, {self.lr_d}")
+        check_rates(self)
         check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
               f"betas must be two numbers in [0, 1), got {self.betas}")
         check(0 <= self.decay_start <= 1, f"decay_start must be a number in [0, 1], got {self.decay_start}")
@@ -95,6 +94,9 @@ class Pix2PixConfig:
 class Pix2Pix(GenerativeModel):
     family = "pix2pix"
     config_class = Pix2PixConfig
+    capabilities = frozenset({Translator})
+    metric_groups = ("translation",)
+    explorer_view = "translate"
 
     def __init__(self, config: Pix2PixConfig):
         super().__init__(config)
@@ -109,15 +111,9 @@ class Pix2Pix(GenerativeModel):
         return {"generator": self.generator, "discriminator": self.discriminator}
 
     def configure_optimizers(self, train):
-        c = self.config
-        return {"g": adam(self.generator.parameters(), lr=c.lr_g, betas=tuple(c.betas)),
-                "d": adam(self.discriminator.parameters(), lr=c.lr_d, betas=tuple(c.betas))}
+        return g_and_d_optimizers(self, self.generator.parameters(), self.discriminator.parameters(), train)
 
-    def configure_schedulers(self, optimizers, train, total_steps):
-        if self.config.decay_start >= 1:
-            return {}
-        f = linear_decay(total_steps, self.config.decay_start)
-        return {k: torch.optim.lr_scheduler.LambdaLR(opt, f) for k, opt in optimizers.items()}
+    configure_schedulers = linear_decay_schedulers
 
     def split_batch(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(input, target) of a paired batch, in [0, 1], by ``direction``."""
@@ -148,7 +144,7 @@ class Pix2Pix(GenerativeModel):
 
         # (2) update G: fool the updated D and stay close to the target in L1
         self.discriminator.requires_grad_(False)
-        adv = generator_adv_loss(kind, self.discriminator(torch.cat([xs, fake], 1)))
+        adv = losses.generator_adv_loss(kind, self.discriminator(torch.cat([xs, fake], 1)))
         self.discriminator.requires_grad_(True)
         l1 = losses.l1_loss(fake, ys)
         g_loss = adv + self.config.lambda_l1 * l1
@@ -158,23 +154,23 @@ class Pix2Pix(GenerativeModel):
         return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "g_adv": adv.detach(), "l1": l1.detach()}
 
     # ---- use ----
-    def check_images(self, x: torch.Tensor) -> None:
-        check_shape(x, self.config.input_shape, f"this pix2pix model ({self.config.direction})")
+    @property
+    def directions(self) -> tuple[str, ...]:
+        return (self.config.direction,)
+
+    def input_shape(self, direction: str) -> tuple[int, int, int]:
+        return self.config.input_shape
 
     @torch.no_grad()
     def translate(self, images: torch.Tensor, direction: str | None = None) -> torch.Tensor:
-        """Translate input images (B, C, H, W) in [0, 1] -> outputs (B, C', H, W) in [0, 1].
+        """Translate input images (B, C, H, W), uint8 or float in [0, 1] -> outputs (B, C', H, W) in [0, 1].
 
         ``direction`` may only repeat the one the model was trained for (pix2pix has one generator).
         Call ``.eval()`` first (``genlab.load`` does) for the deterministic, dropout-free output.
         """
-        if direction is not None and direction != self.config.direction:
-            if direction not in DIRECTIONS:
-                raise GenlabError(f"direction must be 'AtoB' or 'BtoA', got '{direction}'")
-            raise GenlabError(f"this pix2pix model translates {self.config.direction} only; "
-                              f"train one with --set direction={direction} for the other way")
-        self.check_images(images)
-        return to_unit(self.generator(to_signed(images.to(self.device).float())))
+        if direction is not None:
+            check_direction(direction, self.directions)
+        return to_unit(self.generator(to_signed(self.as_images(images, self.config.input_shape))))
 
     @torch.no_grad()
     def preview(self, batch, generator):

@@ -1,4 +1,4 @@
-"""Networks shared by the image-translation families (pix2pix, CycleGAN).
+"""Networks and training helpers shared by the image-translation families (pix2pix, CycleGAN, CycleGAN-VC).
 
 - :class:`UNet`: the pix2pix generator (Isola et al. 2017, appendix 6.1.1): 4x4 stride-2 convs down to
   a 1x1 bottleneck, transposed convs back up, skip connections between mirrored layers, dropout in the
@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import GenlabError
+from .base import adam
 from .blocks import init_weights
 
 MAX_MULT = 8  # channel widths grow as base * 2**i, capped at base * MAX_MULT (the papers' 512 for base 64)
@@ -309,6 +310,26 @@ def to_unit(x: torch.Tensor) -> torch.Tensor:
     return (x + 1.0) * 0.5
 
 
+def g_and_d_optimizers(model, g_params, d_params, train, d_share: float = 1.0) -> dict[str, torch.optim.Optimizer]:
+    """Adam for the generators ("g") and the discriminators ("d") of a translation model.
+
+    The rates are ``lr_g`` and ``lr_d`` of the model's config; each defaults to the base rate ``--set lr``
+    (else 2e-4), D's times ``d_share``. ``--set weight_decay`` applies to both.
+    """
+    c, base = model.config, train.lr or 2e-4
+    kw = {"betas": tuple(c.betas), "weight_decay": train.weight_decay}
+    return {"g": adam(g_params, lr=c.lr_g or base, **kw), "d": adam(d_params, lr=c.lr_d or base * d_share, **kw)}
+
+
+def linear_decay_schedulers(model, optimizers: dict, train, total_steps: int) -> dict:
+    """``configure_schedulers`` of the translation models: every rate constant for the first ``decay_start``
+    of the run, then decaying linearly to 0 (:func:`linear_decay`)."""
+    if model.config.decay_start >= 1:
+        return {}
+    f = linear_decay(total_steps, model.config.decay_start)
+    return {k: torch.optim.lr_scheduler.LambdaLR(opt, f) for k, opt in optimizers.items()}
+
+
 def linear_decay(total_steps: int, decay_start: float):
     """LambdaLR factor: 1 until ``decay_start * total_steps``, then linearly down to 1/(decay length) at the last step."""
     start = int(decay_start * total_steps)
@@ -338,16 +359,3 @@ def preview_rows(rows: list[torch.Tensor], n: int) -> torch.Tensor:
         sl = slice(b * w, (b + 1) * w)
         bands += [row[sl] for row in rows]
     return torch.cat(bands)
-
-
-def generator_adv_loss(kind: str, fake_logits: torch.Tensor) -> torch.Tensor:
-    """The generator's adversarial term as the translation papers weigh it against L1 / cycle terms.
-
-    ``losses.gan_g_loss`` writes LSGAN with Mao et al.'s 1/2: 1/2 (D(G(x)) - 1)^2. CycleGAN's
-    objective (Zhu et al. 2017, section 4) and its code use (D(G(x)) - 1)^2 with lambda_cycle = 10,
-    so the LSGAN term is doubled here to keep the papers' balance; the other kinds are unchanged
-    (nonsaturating is the BCE that pix2pix uses with lambda_L1 = 100).
-    """
-    from .. import losses
-
-    return losses.gan_g_loss(kind, fake_logits) * (2.0 if kind == "lsgan" else 1.0)

@@ -5,7 +5,7 @@ the loss is the negative ELBO with a weight on the KL term:
 
     L = E_q[-log p(x|z)] + beta * KL(q(z|x) || N(0, I))        (nats per image)
 
-beta = 1 is the VAE, beta > 1 the beta-VAE of the notes. ``kl_warmup_steps`` ramps beta from 0;
+beta = 1 is the VAE, beta > 1 the beta-VAE (Higgins et al. 2017). ``kl_warmup_steps`` ramps beta from 0;
 ``capacity_max`` > 0 switches to the capacity-annealed objective of Burgess et al. 2018:
 recon + gamma * |KL - C|, C growing linearly from 0 to capacity_max over ``capacity_steps``.
 """
@@ -18,6 +18,7 @@ import torch
 
 from .. import losses
 from .base import GenerativeModel, check, standard_normal
+from .capabilities import Encoder, GaussianPosterior, LatentModel, Sampler
 from .blocks import build_decoder, build_encoder
 
 
@@ -54,6 +55,9 @@ class VAEConfig:
 class VAE(GenerativeModel):
     family = "vae"
     config_class = VAEConfig
+    capabilities = frozenset({LatentModel, Encoder, GaussianPosterior, Sampler})
+    metric_groups = ("reconstruction", "likelihood", "latent", "disentanglement", "samples")
+    explorer_view = "latent"
 
     def __init__(self, config: VAEConfig):
         super().__init__(config)
@@ -65,8 +69,8 @@ class VAE(GenerativeModel):
 
     # ---- the probabilistic pieces ----
     def encode_dist(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """q(z|x): (B, C, H, W) -> mu, logvar, each (B, latent_dim)."""
-        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        """q(z|x): images (B, C, H, W), uint8 or float in [0, 1] -> mu, logvar, each (B, latent_dim)."""
+        mu, logvar = self.encoder(self.as_images(x)).chunk(2, dim=1)
         return mu, logvar
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -74,8 +78,8 @@ class VAE(GenerativeModel):
         return self.encode_dist(x)[0]
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """z -> the mean of p(x|z), images in [0, 1]."""
-        return torch.sigmoid(self.decoder(z))
+        """z (B, latent_dim) -> the mean of p(x|z), images in [0, 1]."""
+        return torch.sigmoid(self.decoder(self.as_codes(z)))
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
@@ -99,7 +103,7 @@ class VAE(GenerativeModel):
         return self.config.beta
 
     def loss(self, x: torch.Tensor, step: int = 0) -> dict[str, torch.Tensor]:
-        mu, logvar = self.encode_dist(x)  # (B, D) each
+        mu, logvar = self.encoder(x).chunk(2, dim=1)  # (B, D) each
         z = losses.reparameterize(mu, logvar)
         rec = self.recon_nll(self.decoder(z), x, constant=False).mean()
         kl = losses.kl_normal_standard(mu, logvar).sum(1).mean()
@@ -121,6 +125,9 @@ class VAE(GenerativeModel):
     @torch.no_grad()
     def sample_latent(self, n, generator=None):
         return standard_normal(n, self.config.latent_dim, generator, self.device)
+
+    def latent_scale(self):
+        return None  # the prior is N(0, I)
 
     @torch.no_grad()
     def sample(self, n, generator=None, labels=None):

@@ -14,9 +14,9 @@ class TrainConfig:
     epochs: int | None = None  # length of the whole run in epochs (counting resumed ones) ...
     steps: int | None = None  # ... or in steps (training iterations); steps wins when both are set
     batch_size: int = 128  # images per batch (per update)
-    lr: float = 1e-3  # Adam learning rate (GANs: see the model's lr_g / lr_d)
-    betas: tuple[float, ...] = (0.9, 0.999)  # Adam betas
-    weight_decay: float = 0.0
+    lr: float | None = None  # Adam learning rate; None: 1e-3 (GANs: the base of lr_g / lr_d, default 2e-4)
+    betas: tuple[float, ...] = (0.9, 0.999)  # Adam betas (GANs and translation models: their own betas)
+    weight_decay: float = 0.0  # Adam's L2 penalty, on every network
     seed: int = 0  # seeds weights, noise and the data order: same seed, same run (on CPU)
     device: str = "cpu"  # 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
@@ -30,7 +30,7 @@ class TrainConfig:
         check(self.epochs is None or self.epochs >= 1, f"epochs must be an integer >= 1, got {self.epochs}")
         check(self.steps is None or self.steps >= 1, f"steps must be an integer >= 1, got {self.steps}")
         check(self.batch_size >= 1, f"batch_size must be an integer >= 1, got {self.batch_size}")
-        check(self.lr > 0, f"lr must be a number > 0, got {self.lr}")
+        check(self.lr is None or self.lr > 0, f"lr must be a number > 0, got {self.lr}")
         check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
               f"betas must be two numbers in [0, 1), got {self.betas}")
         check(self.log_every >= 1, f"log_every must be an integer >= 1, got {self.log_every}")

@@ -14,8 +14,8 @@ Two paths:
   two of them has norm ~ sqrt(D / 2), a point the prior almost never produces, so its image is
   often washed out. Slerp keeps the norm, and so the path, where the prior puts its mass.
 
-``method='auto'`` uses slerp for prior samples of a VAE or a GAN (Gaussian priors) and linear
-otherwise (encoded test images; the AE, whose codes have no such shell).
+``method='auto'`` uses slerp for prior samples of a model whose prior is N(0, I) (VAE, GAN) and
+linear otherwise (encoded test images; an AE's fitted Gaussian or a VQ-VAE's codebook, no such shell).
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ import torch
 
 from ..data.base import ImageData, to_float
 from ..errors import GenlabError
-from .traverse import (check_index, decode_latents, encode_images, gan_labels, has_encoder, is_gan, latent_size,
-                       num_classes, prior_latents, test_data)
+from ..models.capabilities import Conditional, Encoder, class_labels, require
+from .traverse import (check_index, decode_latents, encode_images, has_encoder, latent_size, num_classes,
+                       prior_latents, test_data)
 
 METHODS = ("auto", "linear", "slerp")
 
@@ -84,12 +85,12 @@ def interpolate(model, pairs: int = 4, steps: int = 10, source: str = "auto", im
     latent_size(model)
     if source == "auto":
         source = "images" if has_encoder(model) and labels is None else "prior"
-    if source == "images" and not has_encoder(model):
-        raise GenlabError(f"model '{model.family}' has no encoder; interpolate between prior samples (--prior)")
+    if source == "images":
+        require(model, Encoder, "interpolating between test images (else use prior samples: --prior)")
     if images is not None and source != "images":
         raise GenlabError("--images picks test images; it cannot be used with prior samples")
     if method == "auto":
-        method = "slerp" if source == "prior" and (is_gan(model) or hasattr(model, "encode_dist")) else "linear"
+        method = "slerp" if source == "prior" and model.latent_scale() is None else "linear"
 
     if source == "images":
         test = test_data(model, data)
@@ -105,11 +106,9 @@ def interpolate(model, pairs: int = 4, steps: int = 10, source: str = "auto", im
         ends = prior_latents(model, 2 * pairs, torch.Generator().manual_seed(seed)).cpu()
 
     if labels is not None:  # conditional GAN: noise fixed per row, label embedding from A to B
-        if not num_classes(model):
-            raise GenlabError("--labels interpolates between classes of a conditional model (cgan)")
-        y = gan_labels(model, 2, list(labels))
-        net = model.generator_ema if getattr(model, "generator_ema", None) is not None else model.generator
-        ea, eb = net.embed(y).cpu()  # (E,) each
+        require(model, Conditional, "--labels (interpolating between classes)")
+        y = class_labels(list(labels), 2, num_classes(model))
+        ea, eb = model.label_embedding(y).cpu()  # (E,) each
         emb = torch.cat([path(ea, eb, steps, "linear")] * pairs)  # (pairs * steps, E)
         codes = ends[:pairs].repeat_interleave(steps, 0)  # (pairs * steps, D)
         images_out = decode_latents(model, codes, labels=y[:1].expand(codes.shape[0]), label_embedding=emb).cpu()

@@ -2,7 +2,7 @@
 
 For a model with ``latent_dim == 2``: the codes of test images, scattered and coloured by class,
 and the decoded images on a regular grid over the same region of the plane. Drawn for an AE
-beside a VAE, this shows the notes' two properties of a regularised latent space: *completeness*
+beside a VAE, this shows two properties of a regularised latent space: *completeness*
 (the VAE's codes fill a round region around 0 and every grid point decodes to a plausible image;
 the AE's codes form separated streaks with empty gaps, whose points decode to blurs or mixtures)
 and *continuity* (the VAE's grid changes smoothly; the AE's jumps where it crosses a gap).
@@ -17,7 +17,8 @@ import torch
 
 from ..data.base import ImageData, to_float
 from ..errors import GenlabError
-from .traverse import decode_latents, encode_images, has_encoder, latent_size, spread, test_data
+from ..models.capabilities import Encoder, require
+from .traverse import decode_latents, encode_images, latent_size, spread, test_data
 
 MAP_POINTS = 3000  # test images scattered
 GRID = 15  # decoded images per side
@@ -86,8 +87,7 @@ def latent_map(model, n: int = MAP_POINTS, grid: int = GRID, extent=None, data: 
     d = latent_size(model)
     if d != 2:
         raise GenlabError(f"a latent map needs latent_dim = 2, this model has {d} (train with --set latent_dim=2)")
-    if not has_encoder(model):
-        raise GenlabError(f"model '{model.family}' has no encoder; a latent map scatters test encodings (ae, vae)")
+    require(model, Encoder, "a latent map (it scatters test encodings)")
     if grid < 2:
         raise GenlabError(f"--grid must be an integer >= 2, got {grid}")
     test = test_data(model, data)

@@ -6,7 +6,7 @@ import torch
 
 from ..data import to_float
 from ..data.base import ImageData
-from ..errors import GenlabError
+from ..models.capabilities import Encoder, require
 from .grid import save_grid
 from .traverse import spread, test_data
 
@@ -19,8 +19,7 @@ def reconstruct(model, n: int = 32, nrow: int = 8, split: str = "test", data: Im
     Returns (2n, C, H, W) in [0, 1], ordered so that a grid of ``nrow`` columns alternates a row of
     originals with the row of their reconstructions; ``out`` also writes that grid.
     """
-    if not hasattr(model, "reconstruct"):
-        raise GenlabError(f"model '{model.family}' has no encoder; reconstruct works on ae and vae runs")
+    require(model, Encoder, "reconstruct")
     data = test_data(model, data, split)
     x = to_float(data.images[spread(len(data), n)]).to(model.device)
     x_hat = model.reconstruct(x)

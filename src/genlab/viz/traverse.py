@@ -1,20 +1,20 @@
 """Latent traversals: perturb one latent dimension at a time, the others fixed (one row per dimension).
 
-The notes' "latent perturbation": take a code z0 (a prior sample, or the encoding of a test
+A latent perturbation (Higgins et al. 2017, figure 7): take a code z0 (a prior sample, or the encoding of a test
 image), and for each chosen dimension j decode the codes z0 with z_j set to each of ``steps``
 values in ``value_range``. A dimension that encodes one interpretable feature changes only that
 feature along its row (disentanglement, beta-VAE).
 
-Values are in prior units: for a VAE or a GAN z_j takes the values themselves (the prior is
-N(0, 1) per dimension); an AE has no prior, so its values are standard deviations of that
-dimension's test codes, ``z_j = mean_j + v * std_j``.
+Values are in prior units: for a model whose prior is N(0, I) (VAE, GAN) z_j takes the values
+themselves; otherwise (an AE's fitted Gaussian, a VQ-VAE's codebook) they are standard deviations
+of that dimension's test codes, ``z_j = mean_j + v * std_j``.
 
 Rows are ordered by how much the model uses each dimension: a VAE's dimensions by their mean
 KL(q(z_j|x) || N(0, 1)) over a test batch (the informative ones first; collapsed ones, KL ~ 0,
 last), an AE's by the variance of its codes; a GAN keeps the natural order.
 
 This module also holds the helpers every latent-space picture shares: decoding latents of any
-model (AE, VAE, GAN, conditional GAN), prior draws, and the test images of a run.
+:class:`~genlab.models.capabilities.LatentModel`, prior draws, and the test images of a run.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch
 
 from ..data.base import ImageData, to_float
 from ..errors import GenlabError
-from ..models.base import standard_normal
+from ..models.capabilities import Conditional, Encoder, GaussianPosterior, LatentModel, class_labels, require, supports
 
 ORDER_BATCH = 1000  # test images used to order the dimensions (KL per dim, or code variance)
 DECODE_CHUNK = 256  # codes decoded per forward pass
@@ -33,24 +33,17 @@ DECODE_CHUNK = 256  # codes decoded per forward pass
 
 # ---------------------------------------------------------------- helpers shared by the viz modules
 def latent_size(model) -> int:
-    """The size of the model's latent (AE/VAE code, GAN noise)."""
-    dim = getattr(getattr(model, "config", None), "latent_dim", None)
-    if dim is None:
-        raise GenlabError(f"model '{getattr(model, 'family', type(model).__name__)}' has no latent space "
-                          "(it translates images); latent pictures need an ae, vae, gan or cgan run")
-    return int(dim)
+    """The size of the model's latent (the code of an encoder, the noise of a GAN)."""
+    require(model, LatentModel, "a latent picture")
+    return int(model.config.latent_dim)
 
 
 def has_encoder(model) -> bool:
-    return hasattr(model, "encode")
-
-
-def is_gan(model) -> bool:
-    return hasattr(model, "generator") and not hasattr(model, "decode")
+    return supports(model, Encoder)
 
 
 def num_classes(model) -> int:
-    return int(getattr(model.config, "num_classes", 0) or 0) if is_gan(model) else 0
+    return int(model.config.num_classes) if supports(model, Conditional) else 0
 
 
 def _device(model) -> torch.device:
@@ -60,67 +53,29 @@ def _device(model) -> torch.device:
         return torch.device("cpu")
 
 
-def gan_labels(model, n: int, label) -> torch.Tensor | None:
-    """Labels for n images of a conditional GAN: ``label`` (one int, or n ints) or 0; None otherwise."""
-    k = num_classes(model)
-    if not k:
-        if label is not None:
-            raise GenlabError("--label needs a conditional model (cgan); this run is unconditional")
-        return None
-    y = torch.as_tensor(0 if label is None else label).long().reshape(-1)
-    bad = y[(y < 0) | (y >= k)]
-    if bad.numel():
-        raise GenlabError(f"label {int(bad[0])} is outside the valid range [0, {k}) (0..{k - 1}) of this model")
-    return y.expand(n).to(_device(model)) if y.numel() == 1 else y.to(_device(model))
-
-
 @torch.no_grad()
 def decode_latents(model, z: torch.Tensor, labels=None, label_embedding: torch.Tensor | None = None) -> torch.Tensor:
-    """Latent codes z (B, D) -> images (B, C, H, W) in [0, 1], for any model with a latent space.
+    """Latent codes z (B, D) -> images (B, C, H, W) in [0, 1], by the model's ``decode``, in chunks.
 
-    AE/VAE: ``model.decode``. GAN: the (EMA) generator in eval mode, tanh output mapped to [0, 1].
-    Conditional GAN: ``labels`` (an int or B ints, default 0), or ``label_embedding`` (B, E):
-    vectors given in place of the generator's label embedding, to interpolate between classes.
+    A conditional model takes ``labels`` (an int or B ints, default 0), or ``label_embedding`` (B, E):
+    vectors given in place of its label embedding, to interpolate between classes.
     """
     z = z.to(_device(model))
     if z.ndim != 2 or z.shape[1] != latent_size(model):
         raise GenlabError(f"latent codes must be (B, {latent_size(model)}), got {tuple(z.shape)}")
-    if not is_gan(model):
-        if labels is not None:
-            raise GenlabError("--label needs a conditional model (cgan); this run is unconditional")
-        return torch.cat([model.decode(c) for c in z.split(DECODE_CHUNK)]).clamp(0, 1)
-    net = model.generator_ema if getattr(model, "generator_ema", None) is not None else model.generator
-    y = gan_labels(model, z.shape[0], labels)
-    hook = None
-    if label_embedding is not None:
-        if y is None:
-            raise GenlabError("a label embedding needs a conditional model (cgan)")
-        emb = label_embedding.to(z.device)
-        hook = net.embed.register_forward_hook(lambda m, inp, out: emb[:out.shape[0]])
-    was = net.training
-    net.eval()
-    try:
-        if hook is not None:  # one pass: the hook hands the whole embedding batch to the generator
-            x = net(z, y)
-        else:
-            ys = y.split(DECODE_CHUNK) if y is not None else [None] * len(z.split(DECODE_CHUNK))
-            x = torch.cat([net(zc, yc) for zc, yc in zip(z.split(DECODE_CHUNK), ys)])
-    finally:
-        net.train(was)
-        if hook is not None:
-            hook.remove()
-    return ((x + 1) / 2).clamp(0, 1)
+    chunks = z.split(DECODE_CHUNK)
+    if not supports(model, Conditional):
+        class_labels(labels, z.shape[0], 0)  # a label given to an unconditional model: its one-line error
+        return torch.cat([model.decode(c) for c in chunks]).clamp(0, 1)
+    y = class_labels(0 if labels is None else labels, z.shape[0], num_classes(model), z.device)
+    embs = label_embedding.split(DECODE_CHUNK) if label_embedding is not None else [None] * len(chunks)
+    return torch.cat([model.decode(c, yc, e) for c, yc, e in zip(chunks, y.split(DECODE_CHUNK), embs)]).clamp(0, 1)
 
 
 @torch.no_grad()
 def prior_latents(model, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """n draws (n, D) of the model's sampling distribution: ``sample_latent`` (AE, VAE) or N(0, I) (GAN).
-
-    For a GAN these are the noise vectors ``model.sample`` would draw with the same generator.
-    """
-    if hasattr(model, "sample_latent"):
-        return model.sample_latent(n, generator)
-    return standard_normal(n, latent_size(model), generator, _device(model))
+    """n draws (n, D) of the model's prior: the codes ``model.sample`` would decode with the same generator."""
+    return require(model, LatentModel, "a latent picture").sample_latent(n, generator)
 
 
 def test_data(model, data: ImageData | None = None, split: str = "test") -> ImageData:
@@ -143,8 +98,7 @@ def spread(n_total: int, n: int) -> torch.Tensor:
 @torch.no_grad()
 def encode_images(model, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Codes (N, D) of images (N, C, H, W) in [0, 1]: the AE code, the VAE posterior mean."""
-    if not has_encoder(model):
-        raise GenlabError(f"model '{model.family}' has no encoder; use prior samples instead of test images")
+    require(model, Encoder, "a picture from test images")
     dev = _device(model)
     return torch.cat([model.encode(c.to(dev)) for c in x.split(batch_size)])
 
@@ -160,14 +114,14 @@ def check_index(i: int, n: int, what: str = "--from-image") -> int:
 def dimension_order(model, x: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None, str]:
     """The latent dimensions, most used first: ``(order (D,), score (D,) or None, what the score is)``.
 
-    VAE (``encode_dist``): mean KL(q(z_j|x) || N(0, 1)) per dimension over the images ``x``, in nats.
-    AE: variance of the codes of ``x``. GAN, or no images: the natural order and no score.
+    A Gaussian posterior (VAE): mean KL(q(z_j|x) || N(0, 1)) per dimension over the images ``x``, in
+    nats. Another encoder: variance of the codes of ``x``. No encoder, or no images: the natural order.
     """
     d = latent_size(model)
     if x is None or not has_encoder(model):
         return torch.arange(d), None, ""
     dev = _device(model)
-    if hasattr(model, "encode_dist"):
+    if supports(model, GaussianPosterior):
         mus, logvars = zip(*(model.encode_dist(c.to(dev)) for c in x.split(500)))
         mu, logvar = torch.cat(mus).double(), torch.cat(logvars).double()
         score = (0.5 * (mu ** 2 + logvar.exp() - logvar - 1)).mean(0)  # (D,) KL per dim, nats
@@ -238,14 +192,14 @@ def traverse(model, dims=None, value_range: tuple[float, float] = (-3.0, 3.0), s
     if dims is not None:
         dims = check_dims(dims, d)
     x = None
-    if has_encoder(model) and (dims is None or from_image is not None or not hasattr(model, "encode_dist")):
+    unit_prior = model.latent_scale() is None  # N(0, I): values are the codes themselves
+    if has_encoder(model) and (dims is None or from_image is not None or not unit_prior):
         test = test_data(model, data)
         if from_image is not None:
             check_index(from_image, len(test))
         x = to_float(test.images[spread(len(test), ORDER_BATCH)])
     elif from_image is not None:
-        raise GenlabError(f"model '{model.family}' has no encoder, so --from-image cannot be used; "
-                          "its traversal starts from a noise sample (--seed)")
+        require(model, Encoder, "--from-image")
     order, score, what = dimension_order(model, x)
     if dims is None:
         dims = order[:top].tolist()
@@ -254,9 +208,12 @@ def traverse(model, dims=None, value_range: tuple[float, float] = (-3.0, 3.0), s
     else:
         z0 = prior_latents(model, 1, torch.Generator().manual_seed(seed))[0]
     center = scale = None
-    if not hasattr(model, "encode_dist") and has_encoder(model):  # AE: values in std of the test codes
-        codes = encode_images(model, x)
-        center, scale = codes.mean(0), codes.std(0)
+    if not unit_prior:  # values in std of the test codes (or of the prior, without an encoder)
+        if x is not None:
+            codes = encode_images(model, x)
+            center, scale = codes.mean(0), codes.std(0)
+        else:
+            center, scale = model.latent_scale()
     values = torch.linspace(lo, hi, steps)
     codes = traversal_codes(z0.cpu(), dims, values, None if center is None else center.cpu(),
                             None if scale is None else scale.cpu())
