@@ -15,7 +15,7 @@ from genlab.models.capabilities import (DIRECTIONS, EXPLORER_VIEWS, Conditional,
 from genlab.training import TrainConfig
 from genlab.training.run import make_configs
 
-METHODS = {LatentModel: ("decode", "sample_latent", "latent_scale"), Encoder: ("encode", "reconstruct"),
+METHODS = {LatentModel: ("latent_dim", "decode", "sample_latent", "latent_scale"), Encoder: ("encode", "reconstruct"),
            GaussianPosterior: ("encode_dist", "log_px_given_z"), Sampler: ("sample",),
            Conditional: ("decode", "label_embedding"), Translator: ("directions", "input_shape", "translate"),
            VoiceConverter: ("convert",)}

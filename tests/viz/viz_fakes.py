@@ -30,6 +30,7 @@ class FakeVAE(nn.Module):
         self.config = FakeConfig(latent_dim=len(logvar))
         self.logvar = nn.Parameter(torch.tensor(logvar), requires_grad=False)
         self.seen: list[torch.Tensor] = []
+        self.latent_dim = self.config.latent_dim
 
     def encode_dist(self, x):
         mu = x.flatten(1)[:, :self.config.latent_dim] * 0  # (B, D) zeros: KL depends on logvar only
@@ -62,6 +63,7 @@ class FakeAE(nn.Module):
         self.config = FakeConfig(latent_dim=len(scales))
         self.scales = nn.Parameter(torch.tensor(scales), requires_grad=False)
         self.seen: list[torch.Tensor] = []
+        self.latent_dim = self.config.latent_dim
 
     def encode(self, x):
         return x.flatten(1)[:, :self.config.latent_dim] * self.scales

@@ -94,7 +94,7 @@ def sample_quality(fake: torch.Tensor, real: torch.Tensor, extractor, s: EvalSet
 @torch.no_grad()
 def latent_metrics(model, test: torch.Tensor, classifier, s: EvalSettings) -> tuple[dict, dict]:
     completeness = latent.latent_completeness(
-        model.decode, classifier.logits, model.config.latent_dim, n=s.latent_samples, seed=s.seed,
+        model.decode, classifier.logits, model.latent_dim, n=s.latent_samples, seed=s.seed,
         batch_size=s.batch_size, device=model.device) if classifier is not None else None
     z = _batched(model.encode, test, s.batch_size)
     za, zb = latent.random_pairs(z, s.latent_pairs, seed=s.seed)

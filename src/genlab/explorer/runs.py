@@ -32,7 +32,7 @@ class Run:
         self.data_name = meta.get("data")
         self.path = meta.get("run")
         cfg = model.config
-        self.latent_dim = int(cfg.latent_dim) if supports(model, LatentModel) else 0
+        self.latent_dim = int(model.latent_dim) if supports(model, LatentModel) else 0
         self.num_classes = int(cfg.num_classes) if supports(model, Conditional) else 0
         classes = meta.get("classes")
         self.classes = ([str(c) for c in classes] if classes and len(classes) == self.num_classes

@@ -75,9 +75,14 @@ class GenerativeModel(nn.Module):
         """Images for the per-epoch grid: samples for generators, translations for translators."""
         return self.sample(64, generator=generator)
 
+    @property
+    def latent_dim(self) -> int:
+        """Size of a code z (B, latent_dim) of a LatentModel: its config's ``latent_dim`` unless the family derives it."""
+        return int(self.config.latent_dim)
+
     def as_codes(self, z) -> torch.Tensor:
         """Codes given to ``decode``: float (B, latent_dim) -> on the model's device; a one-line error otherwise."""
-        d = self.config.latent_dim
+        d = self.latent_dim
         if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != d or not z.is_floating_point():
             got = f"{z.dtype} {tuple(z.shape)}" if isinstance(z, torch.Tensor) else type(z).__name__
             raise GenlabError(f"decode takes float codes (B, {d}), got {got}")

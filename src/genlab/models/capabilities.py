@@ -29,10 +29,14 @@ EXPLORER_VIEWS = ("latent", "noise", "translate")  # sliders over codes (+ encod
 class LatentModel(Protocol):
     """Decodes codes z (B, latent_dim) to images (B, C, H, W) in [0, 1]; draws z from its prior.
 
+    ``latent_dim`` is the size of a code (flattened: a grid of code vectors is one long code).
+
     ``latent_scale()`` is None when the prior is N(0, I) (codes are in prior units, straight paths
     between prior draws leave the prior's shell, so they are slerped); otherwise ``(center, scale)``,
     each (latent_dim,), the location and spread of its codes per dimension.
     """
+
+    latent_dim: int
 
     def decode(self, z: torch.Tensor) -> torch.Tensor: ...
 

@@ -35,7 +35,7 @@ DECODE_CHUNK = 256  # codes decoded per forward pass
 def latent_size(model) -> int:
     """The size of the model's latent (the code of an encoder, the noise of a GAN)."""
     require(model, LatentModel, "a latent picture")
-    return int(model.config.latent_dim)
+    return int(model.latent_dim)
 
 
 def has_encoder(model) -> bool:
