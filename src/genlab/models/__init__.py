@@ -11,6 +11,7 @@ from .cyclegan_voice import CycleGANVoice, CycleGANVoiceConfig
 from .gan import GAN, ConditionalGAN, GANConfig
 from .pix2pix import Pix2Pix, Pix2PixConfig
 from .vae import VAE, VAEConfig
+from .vqvae import VQVAE
 
 MODELS: dict[str, type[GenerativeModel]] = {
     "ae": Autoencoder,
@@ -20,6 +21,7 @@ MODELS: dict[str, type[GenerativeModel]] = {
     "pix2pix": Pix2Pix,
     "cyclegan": CycleGAN,
     "cyclegan-voice": CycleGANVoice,
+    "vqvae": VQVAE,
 }
 
 
