@@ -129,3 +129,15 @@ def test_resized_builtin_reloads_at_its_training_size(tmp_path):
     assert json.loads((out / "config.json").read_text())["image_size"] == 16
     assert main(["train", "--resume", str(out), "--steps", "3", "--quiet"]) == 0
     assert main(["reconstruct", str(out), "--n", "4", "--out", str(tmp_path / "r.png")]) == 0
+
+
+def test_help_names_the_registered_models_and_no_document_the_user_lacks(capsys):
+    from genlab.cli import build_parser
+    from genlab.models import MODELS
+
+    parser = build_parser()
+    sub = parser._subparsers._group_actions[0].choices
+    helps = [parser.format_help()] + [p.format_help() for p in sub.values()]
+    assert all(name in "".join(sub["train"].format_help().split()) for name in MODELS)
+    for text in helps:
+        assert "SPEC" not in text and "the notes" not in text

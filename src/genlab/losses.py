@@ -16,7 +16,7 @@ def kl_normal_standard(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, sigma^2) || N(0, I)) per dimension, closed form.
 
     KL = 1/2 (sigma^2 + mu^2 - 1 - log sigma^2)   -> (B, D)
-    (the notes' regularisation term, written with the variance sigma^2 = exp(logvar)).
+    (the VAE's regulariser, Kingma & Welling 2014, appendix B, written with the variance sigma^2 = exp(logvar)).
     """
     return 0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar)
 
@@ -39,7 +39,7 @@ def gaussian_nll(mean: torch.Tensor, x: torch.Tensor, sigma: float, constant: bo
 
 
 def squared_error(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """||x - x_hat||^2 per image (the notes' autoencoder loss) -> (B,)."""
+    """||x - x_hat||^2 per image (the autoencoder's reconstruction loss) -> (B,)."""
     return (x - x_hat).pow(2).flatten(1).sum(1)
 
 
@@ -70,7 +70,7 @@ def _check_gan_kind(kind: str) -> None:
 def gan_d_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """Discriminator loss (to minimise), mean over the batch / patches.
 
-    minimax, nonsaturating: D ascends  log D(x) + log(1 - D(G(z)))  (the notes' objective), i.e.
+    minimax, nonsaturating: D ascends  log D(x) + log(1 - D(G(z)))  (Goodfellow et al. 2014, eq. 1), i.e.
                             minimises  softplus(-l_real) + softplus(l_fake).
     lsgan:  1/2 (D(x) - 1)^2 + 1/2 D(G(z))^2 on the raw outputs (Mao et al. 2017).
     hinge:  relu(1 - l_real) + relu(1 + l_fake) (Lim & Ye 2017; Miyato et al. 2018).
@@ -86,7 +86,7 @@ def gan_d_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) 
 def gan_g_loss(kind: str, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
     """Generator loss (to minimise), mean over the batch / patches.
 
-    minimax:       G descends log(1 - D(G(z))) = -softplus(l_fake)  (exactly the notes' objective;
+    minimax:       G descends log(1 - D(G(z))) = -softplus(l_fake)  (exactly Goodfellow et al.'s game;
                    its gradient ~ D(G(z)) vanishes when D confidently rejects early samples).
     nonsaturating: G ascends log D(G(z)), i.e. minimises softplus(-l_fake) (gradient ~ 1 - D(G(z))).
     lsgan:         1/2 (D(G(z)) - 1)^2 on the raw outputs.

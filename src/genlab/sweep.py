@@ -1,6 +1,6 @@
 """Sweeps: train one model family at several settings and plot a test metric against the setting.
 
-``sweep_latent_dim`` is the notes' trade-off, "latent size -> reconstruction quality": the
+``sweep_latent_dim`` measures the trade-off "latent size -> reconstruction quality": the
 smaller the latent, the tighter the bottleneck and the worse the reconstructions. It trains an AE
 and a VAE (or any family with an encoder) at each latent size, evaluates each on the test split,
 and writes into the sweep folder

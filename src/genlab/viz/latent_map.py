@@ -86,7 +86,7 @@ def latent_map(model, n: int = MAP_POINTS, grid: int = GRID, extent=None, data: 
     """
     d = latent_size(model)
     if d != 2:
-        raise GenlabError(f"a latent map needs latent_dim = 2, this model has {d} (train with --set latent_dim=2)")
+        raise GenlabError(f"a latent map needs latent_dim = 2, this model has {d} (an ae or vae trained with --set latent_dim=2)")
     require(model, Encoder, "a latent map (it scatters test encodings)")
     if grid < 2:
         raise GenlabError(f"--grid must be an integer >= 2, got {grid}")
