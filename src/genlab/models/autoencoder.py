@@ -65,22 +65,13 @@ class Autoencoder(GenerativeModel):
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
-    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def loss(self, x: torch.Tensor, step: int = 0) -> dict[str, torch.Tensor]:
         logits = self.decoder(self.encoder(x))
         if self.config.loss == "bce":
             rec = losses.bernoulli_nll(logits, x)
         else:
             rec = losses.squared_error(torch.sigmoid(logits), x)
         return {"loss": rec.mean()}
-
-    def train_step(self, batches, optimizers, step):
-        x = batches.next().x
-        out = self.loss(x)
-        opt = optimizers["model"]
-        opt.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        opt.step()
-        return {k: v.detach() for k, v in out.items()}
 
     @torch.no_grad()
     def on_epoch_end(self, data) -> None:

@@ -51,8 +51,18 @@ class GenerativeModel(nn.Module):
         return {}
 
     def train_step(self, batches, optimizers: dict, step: int) -> dict[str, torch.Tensor]:
-        """One training iteration; returns named losses (detached scalars)."""
-        raise NotImplementedError
+        """One training iteration; returns named losses (detached scalars).
+
+        This default is one Adam step on ``self.loss(x, step)["loss"]`` for families with one loss and one
+        optimizer (``loss`` returns named terms of a batch x in [0, 1]); the GANs and translation models
+        write their own D and G updates.
+        """
+        out = self.loss(batches.next().x, step)  # type: ignore[attr-defined]
+        opt = optimizers["model"]
+        opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        opt.step()
+        return {k: v.detach() for k, v in out.items()}
 
     @torch.no_grad()
     def on_epoch_end(self, data) -> None:

@@ -114,14 +114,6 @@ class VAE(GenerativeModel):
             total = rec + self.beta_at(step) * kl
         return {"loss": total, "recon": rec, "kl": kl}
 
-    def train_step(self, batches, optimizers, step):
-        out = self.loss(batches.next().x, step)
-        opt = optimizers["model"]
-        opt.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        opt.step()
-        return {k: v.detach() for k, v in out.items()}
-
     @torch.no_grad()
     def sample_latent(self, n, generator=None):
         return standard_normal(n, self.config.latent_dim, generator, self.device)

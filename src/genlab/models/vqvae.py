@@ -154,6 +154,8 @@ class VQVAE(GenerativeModel):
     # ---- training
     def loss(self, x: torch.Tensor, step: int = 0) -> dict[str, torch.Tensor]:
         z_e = self.encoder(x)  # (B, D, h, w)
+        if self.training and not bool(self.initialized):
+            self._init_codebook(z_e)
         idx = self.nearest(z_e.detach())
         e = self.lookup(idx)
         z_q = z_e + (e - z_e).detach()  # straight-through: the forward pass sees e, the gradient flows to z_e
@@ -169,21 +171,10 @@ class VQVAE(GenerativeModel):
         return {"loss": rec + codebook + self.config.beta * commit, "recon": rec, "codebook": codebook,
                 "commit": commit, "perplexity": perplexity}
 
-    def train_step(self, batches, optimizers, step):
-        x = batches.next().x
-        if not bool(self.initialized):
-            self._init_codebook(x)
-        out = self.loss(x, step)
-        opt = optimizers["model"]
-        opt.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        opt.step()
-        return {k: v.detach() for k, v in out.items()}
-
     @torch.no_grad()
-    def _init_codebook(self, x: torch.Tensor) -> None:
-        """K encodings of the batch (random positions; repeated when the batch has fewer) as the first codebook."""
-        flat = self.encoder(x).permute(0, 2, 3, 1).reshape(-1, self.config.embedding_dim)
+    def _init_codebook(self, z_e: torch.Tensor) -> None:
+        """K encodings z_e (B, D, h, w) of the first batch (random positions; repeats when fewer) as the codebook."""
+        flat = z_e.permute(0, 2, 3, 1).reshape(-1, self.config.embedding_dim)
         pick = torch.randint(0, flat.shape[0], (self.config.num_codes,), device=flat.device)
         self.codebook.copy_(flat[pick])
         self.initialized.fill_(True)
