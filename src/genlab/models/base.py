@@ -32,7 +32,6 @@ class GenerativeModel(nn.Module):
     metric_groups: tuple[str, ...] = ()  # the groups of genlab evaluate that apply to it
     explorer_view: str | None = None  # the explorer's panel for it: 'latent', 'noise', 'translate' or None
     batches_per_step: int = 1  # real batches one train_step consumes (d_steps for a GAN)
-    takes_labels: bool = False  # the run layer sets config.num_classes from the data (conditional models)
 
     def __init__(self, config):
         super().__init__()
@@ -140,6 +139,18 @@ DEFAULT_LR = 1e-3  # Adam's rate when --set lr is not given (GANs: their lr_g / 
 def adam(params, lr: float, betas=(0.9, 0.999), weight_decay: float = 0.0) -> torch.optim.Adam:
     """Adam with the fused kernel (one pass over all parameters: about 2.5x faster steps on CPU)."""
     return torch.optim.Adam(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay, fused=True)
+
+
+def g_and_d_optimizers(model, g_params, d_params, train, d_share: float = 1.0,
+                       names: tuple[str, str] = ("g", "d")) -> dict[str, torch.optim.Optimizer]:
+    """Adam for the generator(s) and the discriminator(s) of an adversarial model, keyed by ``names``.
+
+    The rates are ``lr_g`` and ``lr_d`` of the model's config; each defaults to the base rate ``--set lr``
+    (else 2e-4), D's times ``d_share``. ``--set weight_decay`` applies to both.
+    """
+    c, base = model.config, train.lr or 2e-4
+    kw = {"betas": tuple(c.betas), "weight_decay": train.weight_decay}
+    return {names[0]: adam(g_params, lr=c.lr_g or base, **kw), names[1]: adam(d_params, lr=c.lr_d or base * d_share, **kw)}
 
 
 def standard_normal(n: int, dim: int, generator: torch.Generator | None, device) -> torch.Tensor:

@@ -39,14 +39,13 @@ import torch
 from torch import nn
 
 from ..errors import GenlabError
-from .base import GenerativeModel, check, check_rates
+from .base import GenerativeModel, check, check_rates, g_and_d_optimizers
 from .capabilities import DIRECTIONS, Translator, VoiceConverter, check_direction
 from .cyclegan import CycleGAN, cycle_update
 from .translation_blocks import (
     ImagePool,
     PatchGAN,
     check_shape,
-    g_and_d_optimizers,
     linear_decay_schedulers,
     preview_rows,
 )

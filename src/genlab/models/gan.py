@@ -35,7 +35,7 @@ from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from .. import losses
 from ..errors import GenlabError
-from .base import GenerativeModel, adam, check, check_rates, standard_normal
+from .base import GenerativeModel, check, check_rates, g_and_d_optimizers, standard_normal
 from .capabilities import Conditional, LatentModel, Sampler, class_labels
 from .blocks import ConvDecoder, check_conv_size, default_channels, init_weights, mlp
 
@@ -192,11 +192,8 @@ class GAN(GenerativeModel):
         return nets
 
     def configure_optimizers(self, train) -> dict[str, torch.optim.Optimizer]:
-        """Adam for D and G: lr_d and lr_g, each defaulting to the base rate ``--set lr`` (else 2e-4)."""
-        c, base = self.config, train.lr or 2e-4
-        kw = {"betas": tuple(c.betas), "weight_decay": train.weight_decay}
-        return {"discriminator": adam(self.discriminator.parameters(), lr=c.lr_d or base, **kw),
-                "generator": adam(self.generator.parameters(), lr=c.lr_g or base, **kw)}
+        return g_and_d_optimizers(self, self.generator.parameters(), self.discriminator.parameters(), train,
+                                  names=("generator", "discriminator"))
 
     @property
     def batches_per_step(self) -> int:  # k real batches per iteration, one per D update
@@ -341,7 +338,6 @@ class ConditionalGAN(GAN):
     """The registry's 'cgan': the same GAN with ``num_classes`` required (the run layer sets it from the data)."""
 
     family = "cgan"
-    takes_labels = True
     capabilities = frozenset({LatentModel, Sampler, Conditional})
 
     def __init__(self, config: GANConfig):

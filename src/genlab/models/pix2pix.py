@@ -25,10 +25,11 @@ import torch
 
 from .. import losses
 from ..errors import GenlabError
-from .base import GenerativeModel, check, check_rates
+from .base import GenerativeModel, check, check_rates, g_and_d_optimizers
 from .capabilities import DIRECTIONS, Translator, check_direction
-from .translation_blocks import (PatchGAN, UNet, g_and_d_optimizers, linear_decay_schedulers, preview_rows, to_signed,
+from .translation_blocks import (PatchGAN, UNet, linear_decay_schedulers, preview_rows, to_signed,
                                  to_unit)
+
 NORMS = ("batch", "instance")
 
 

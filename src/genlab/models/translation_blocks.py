@@ -24,7 +24,6 @@ import torch
 from torch import nn
 
 from ..errors import GenlabError
-from .base import adam
 from .blocks import init_weights
 
 MAX_MULT = 8  # channel widths grow as base * 2**i, capped at base * MAX_MULT (the papers' 512 for base 64)
@@ -308,17 +307,6 @@ def to_signed(x: torch.Tensor) -> torch.Tensor:
 def to_unit(x: torch.Tensor) -> torch.Tensor:
     """[-1, 1] -> [0, 1]."""
     return (x + 1.0) * 0.5
-
-
-def g_and_d_optimizers(model, g_params, d_params, train, d_share: float = 1.0) -> dict[str, torch.optim.Optimizer]:
-    """Adam for the generators ("g") and the discriminators ("d") of a translation model.
-
-    The rates are ``lr_g`` and ``lr_d`` of the model's config; each defaults to the base rate ``--set lr``
-    (else 2e-4), D's times ``d_share``. ``--set weight_decay`` applies to both.
-    """
-    c, base = model.config, train.lr or 2e-4
-    kw = {"betas": tuple(c.betas), "weight_decay": train.weight_decay}
-    return {"g": adam(g_params, lr=c.lr_g or base, **kw), "d": adam(d_params, lr=c.lr_d or base * d_share, **kw)}
 
 
 def linear_decay_schedulers(model, optimizers: dict, train, total_steps: int) -> dict:

@@ -15,6 +15,7 @@ from ..config import apply_settings, read_config_file, to_jsonable
 from ..data import load_dataset, load_run_data
 from ..errors import GenlabError
 from ..models import model_class
+from ..models.capabilities import Conditional, supports
 from . import checkpoint
 from .config import TrainConfig
 from .loop import fit
@@ -33,7 +34,7 @@ def make_configs(model: str, data_shape, num_classes, settings: dict | None = No
     base = {"image_shape": tuple(data_shape)}
     if pair_channels and pair_channels != data_shape[0] and "pair_channels" in _fields(cls.config_class):
         base["pair_channels"] = pair_channels  # paired/unpaired data whose B side has other channels
-    if cls.takes_labels and num_classes:
+    if supports(cls, Conditional) and num_classes:  # the run layer sets num_classes from the data
         base["num_classes"] = num_classes
     # defaults first (always valid), then the data's shape, a file and the settings in one validated step
     configs = {"model": cls.config_class(), "train": TrainConfig()}
