@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from . import losses
 from .data import load_run_data
 from .data.base import to_float
 from .errors import GenlabError
@@ -70,7 +71,7 @@ def evaluate_reconstruction(model, data, batch_size: int = 500) -> dict[str, flo
             x_hat = model.decode(mu)
             z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=g).to(dev)
             sums["recon_nll"] += float(model.recon_nll(model.decoder(z), x).sum())
-            sums["kl"] += float((0.5 * (mu ** 2 + logvar.exp() - logvar - 1)).sum())
+            sums["kl"] += float(losses.kl_normal_standard(mu, logvar).sum())
         else:
             x_hat = model.decode(model.encode(x))
         sums["recon_mse"] += float(((x_hat - x) ** 2).flatten(1).mean(1).sum())

@@ -23,6 +23,7 @@ import os
 
 import torch
 
+from .. import losses
 from ..data.base import ImageData, to_float
 from ..errors import GenlabError
 from ..models.capabilities import Conditional, Encoder, GaussianPosterior, LatentModel, class_labels, require, supports
@@ -124,7 +125,7 @@ def dimension_order(model, x: torch.Tensor | None = None) -> tuple[torch.Tensor,
     if supports(model, GaussianPosterior):
         mus, logvars = zip(*(model.encode_dist(c.to(dev)) for c in x.split(500)))
         mu, logvar = torch.cat(mus).double(), torch.cat(logvars).double()
-        score = (0.5 * (mu ** 2 + logvar.exp() - logvar - 1)).mean(0)  # (D,) KL per dim, nats
+        score = losses.kl_normal_standard(mu, logvar).mean(0)  # (D,) KL per dim, nats
         what = "KL (nats)"
     else:
         score = encode_images(model, x).double().var(0)
