@@ -21,3 +21,17 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Converted weights and cached features go to a folder of the test session, not the user's cache."""
+    import os
+
+    before = os.environ.get("GENLAB_CACHE")
+    os.environ["GENLAB_CACHE"] = str(tmp_path_factory.mktemp("genlab-cache"))
+    yield
+    if before is None:
+        os.environ.pop("GENLAB_CACHE", None)
+    else:
+        os.environ["GENLAB_CACHE"] = before

