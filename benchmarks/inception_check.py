@@ -45,9 +45,10 @@ STUB = {  # the names torch_fidelity imports from torchvision (unused for Incept
     "__init__.py": "from . import datasets, transforms, models, utils\n",
     "datasets.py": "class CIFAR10: pass\nclass STL10: pass\nclass CIFAR100: pass\n",
     "transforms/__init__.py": "from . import functional\nclass Compose: pass\nclass Resize: pass\n"
-                              "class CenterCrop: pass\nclass ToTensor: pass\n",
+    "class CenterCrop: pass\nclass ToTensor: pass\n",
     "transforms/functional.py": "def normalize(*a, **k):\n    raise NotImplementedError\n",
-    "models.py": "", "utils.py": "",
+    "models.py": "",
+    "utils.py": "",
 }
 
 
@@ -82,9 +83,16 @@ def fidelity_state(genlab_weights: Path, fidelity_net) -> dict:
     for a, b in zip(ours, theirs):
         w = tf[f"{a}.weight"]
         assert w.shape == fidelity_net.state_dict()[f"{b}.conv.weight"].shape, (a, b)
-        state.update({f"{b}.conv.weight": w, f"{b}.bn.weight": torch.ones_like(tf[f"{a}.beta"]),
-                      f"{b}.bn.bias": tf[f"{a}.beta"], f"{b}.bn.running_mean": tf[f"{a}.mean"],
-                      f"{b}.bn.running_var": tf[f"{a}.var"], f"{b}.bn.num_batches_tracked": torch.tensor(0)})
+        state.update(
+            {
+                f"{b}.conv.weight": w,
+                f"{b}.bn.weight": torch.ones_like(tf[f"{a}.beta"]),
+                f"{b}.bn.bias": tf[f"{a}.beta"],
+                f"{b}.bn.running_mean": tf[f"{a}.mean"],
+                f"{b}.bn.running_var": tf[f"{a}.var"],
+                f"{b}.bn.num_batches_tracked": torch.tensor(0),
+            }
+        )
     state["fc.weight"] = torch.zeros(1008, 2048)  # the logits layer, not part of the FID network
     state["fc.bias"] = torch.zeros(1008)
     return state
@@ -97,7 +105,7 @@ def features(name: str, fn, images: torch.Tensor, work: Path, batch: int = 50) -
     t0 = time.perf_counter()
     out = []
     for i in range(0, len(images), batch):
-        out.append(np.asarray(fn(images[i:i + batch]), dtype=np.float64))
+        out.append(np.asarray(fn(images[i : i + batch]), dtype=np.float64))
         done = i + len(out[-1])
         print(f"  {name}: {done}/{len(images)} ({done / (time.perf_counter() - t0):.1f} images/s)", flush=True)
     feats = np.concatenate(out)
@@ -131,14 +139,21 @@ def main(argv=None) -> int:
     a = load_dataset("fashion-mnist", "test").images[: args.n]  # uint8 (N, 1, 28, 28)
     b = load_dataset("fashion-mnist", "train").images[: args.n]
     ext = InceptionExtractor()
-    result = {"command": "OMP_NUM_THREADS=2 .venv/bin/python benchmarks/inception_check.py " + " ".join(
-        argv if argv is not None else sys.argv[1:]),
+    result = {
+        "command": "OMP_NUM_THREADS=2 .venv/bin/python benchmarks/inception_check.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
         "sets": f"A: the first {args.n} Fashion-MNIST test images; B: the first {args.n} training images",
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
-                    "threads": torch.get_num_threads(), "load_average_at_start": os.getloadavg(),
-                    "note": "a 2-core machine shared with other jobs at the same time: absolute images/s "
-                            "vary between runs; the ratios, measured side by side, less so"},
-        "genlab": {"features": ext.info()}}
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "load_average_at_start": os.getloadavg(),
+            "note": "a 2-core machine shared with other jobs at the same time: absolute images/s "
+            "vary between runs; the ratios, measured side by side, less so",
+        },
+        "genlab": {"features": ext.info()},
+    }
 
     fa = features("genlab_fp32_A", ext, a, work)
     fb = features("genlab_fp32_B", ext, b, work)
@@ -160,6 +175,7 @@ def main(argv=None) -> int:
         version, Net, to_stats, to_metric = import_torch_fidelity()
         state_path = work / "torch_fidelity_inception.pth"  # written here, from genlab's safetensors file
         if not state_path.exists():
+
             class Skeleton(Net):  # torch-fidelity's layers as initialised, to read their names and shapes
                 def load_state_dict(self, *args, **kwargs):
                     return None
@@ -176,12 +192,16 @@ def main(argv=None) -> int:
         ta = features("fidelity_A", run_fidelity, a, work)
         tb = features("fidelity_B", run_fidelity, b, work)
         fid_tf = to_metric(to_stats(torch.from_numpy(ta)), to_stats(torch.from_numpy(tb)), False)[
-            "frechet_inception_distance"]
+            "frechet_inception_distance"
+        ]
         result["torch_fidelity"] = {
-            "version": version, "fid": fid_tf, "fid_relative_difference": rel(fid32, fid_tf),
+            "version": version,
+            "fid": fid_tf,
+            "fid_relative_difference": rel(fid32, fid_tf),
             "genlab_fid_of_torch_fidelity_features": fid_from_features(ta, tb),
             "max_abs_feature_difference": float(np.abs(np.concatenate([ta, tb]) - np.concatenate([fa, fb])).max()),
-            "weights": f"genlab's converted safetensors mapped to torch-fidelity's names ({state_path})"}
+            "weights": f"genlab's converted safetensors mapped to torch-fidelity's names ({state_path})",
+        }
         print(f"torch-fidelity FID(A, B) = {fid_tf:.6f}; relative difference {rel(fid32, fid_tf):.2e}", flush=True)
 
     if "variants" not in skip:
@@ -198,9 +218,13 @@ def time_variants(ext, a, b, fa, fb, fid32, work: Path, args) -> dict:
     from genlab.evaluation.features import InceptionExtractor
     from genlab.evaluation.fid import fid_from_features
 
-    variants = {"fp32 NCHW": InceptionExtractor(channels_last=False), "fp32 channels-last": ext, "bf16 channels-last": InceptionExtractor(bf16=True),
-                "fp32 channels-last + compile": InceptionExtractor(compile=True),
-                "bf16 channels-last + compile": InceptionExtractor(bf16=True, compile=True)}
+    variants = {
+        "fp32 NCHW": InceptionExtractor(channels_last=False),
+        "fp32 channels-last": ext,
+        "bf16 channels-last": InceptionExtractor(bf16=True),
+        "fp32 channels-last + compile": InceptionExtractor(compile=True),
+        "bf16 channels-last + compile": InceptionExtractor(bf16=True, compile=True),
+    }
     sub = a[: args.time_images]
     out = {}
     for name, v in variants.items():  # warm-up (compilation) outside the timing
@@ -221,10 +245,15 @@ def time_variants(ext, a, b, fa, fb, fid32, work: Path, args) -> dict:
     fid_sub = fid_from_features(ref_sub, fb_sub)
     for name, o in out.items():
         med = statistics.median(o["images_per_s"])
-        o.update({"median_images_per_s": med, "speed_vs_fp32_nchw": round(med / base, 3),
-                  "minutes_for_10k_images": round(10_000 / med / 60, 1),
-                  "max_abs_feature_difference": float(np.abs(feats[name] - ref_sub).max()),
-                  f"fid_subset_{len(sub)}_relative_difference": rel(fid_from_features(feats[name], fb_sub), fid_sub)})
+        o.update(
+            {
+                "median_images_per_s": med,
+                "speed_vs_fp32_nchw": round(med / base, 3),
+                "minutes_for_10k_images": round(10_000 / med / 60, 1),
+                "max_abs_feature_difference": float(np.abs(feats[name] - ref_sub).max()),
+                f"fid_subset_{len(sub)}_relative_difference": rel(fid_from_features(feats[name], fb_sub), fid_sub),
+            }
+        )
     # bf16 on the full sets: the deciding figure
     bf = variants["bf16 channels-last"]
     fa16 = features("genlab_bf16_A", bf, a, work)

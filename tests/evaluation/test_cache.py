@@ -65,9 +65,15 @@ def _only_file(cache_dir):
     return path
 
 
-@pytest.mark.parametrize("damage,why", [
-    ("stale", "stale"), ("bytes", "do not match their sha256"), ("foreign", "not a genlab feature cache"),
-    ("garbage", "unreadable")])
+@pytest.mark.parametrize(
+    "damage,why",
+    [
+        ("stale", "stale"),
+        ("bytes", "do not match their sha256"),
+        ("foreign", "not a genlab feature cache"),
+        ("garbage", "unreadable"),
+    ],
+)
 def test_untrusted_files_are_ignored_with_a_note(cache_dir, counted, capsys, damage, why):
     ext, compute, calls, images = counted
     good, _ = _get(ext, compute, images)

@@ -96,8 +96,11 @@ def save_features(description: dict, feats: np.ndarray) -> Path | None:
 
     feats = np.ascontiguousarray(feats, dtype=np.float32)
     path = feature_path(description)
-    meta = {"format": FORMAT, "description": json.dumps(description, sort_keys=True),
-            "features_sha256": hashlib.sha256(feats.tobytes()).hexdigest()}
+    meta = {
+        "format": FORMAT,
+        "description": json.dumps(description, sort_keys=True),
+        "features_sha256": hashlib.sha256(feats.tobytes()).hexdigest(),
+    }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda tmp: save_file({"features": feats}, str(tmp), metadata=meta))
@@ -107,15 +110,17 @@ def save_features(description: dict, feats: np.ndarray) -> Path | None:
     return path
 
 
-def cached_features(compute, data: dict, images: torch.Tensor, extractor_info: dict, quiet: bool = False
-                    ) -> tuple[np.ndarray, dict]:
+def cached_features(
+    compute, data: dict, images: torch.Tensor, extractor_info: dict, quiet: bool = False
+) -> tuple[np.ndarray, dict]:
     """Features of ``images`` from the cache, else ``compute(images)`` stored there.
 
     ``data``: what the images are (``{"dataset": ..., "split": ..., "image_size": ...}``); the sha256 of
     the images is added to it. Returns ``(features (N, d) float32, {"cache": "hit"|"stored"|..., "file"})``.
     """
-    description = describe({**data, "images": int(images.shape[0]), "images_sha256": images_digest(images)},
-                           extractor_info)
+    description = describe(
+        {**data, "images": int(images.shape[0]), "images_sha256": images_digest(images)}, extractor_info
+    )
     feats = load_features(description)
     if feats is not None:
         if not quiet:
@@ -126,5 +131,12 @@ def cached_features(compute, data: dict, images: torch.Tensor, extractor_info: d
     return feats, {"cache": "stored" if path else "not stored", "file": str(path) if path else None}
 
 
-__all__ = ["cache_root", "cached_features", "describe", "feature_path", "images_digest", "load_features",
-           "save_features"]
+__all__ = [
+    "cache_root",
+    "cached_features",
+    "describe",
+    "feature_path",
+    "images_digest",
+    "load_features",
+    "save_features",
+]

