@@ -410,7 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        (parser if args.command is None else parser._subparsers._group_actions[0].choices[args.command]).print_help()
+        sub: dict = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr,assignment]
+        (parser if args.command is None else sub[args.command]).print_help()
         return 0 if args.command is None else 2
     try:
         _check_counts(args)

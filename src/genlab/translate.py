@@ -35,11 +35,11 @@ def read_image(path: Path, shape: tuple[int, int, int], notes: list[str]) -> tor
                 notes.append(f"{path.name}: colour converted to grayscale")
             if c == 3 and gray:
                 notes.append(f"{path.name}: grayscale converted to colour")
-            im = im.convert("L" if c == 1 else "RGB")
-            if im.size != (w, h):
-                notes.append(f"{path.name}: resized from {im.width}x{im.height} to {w}x{h}")
-                im = im.resize((w, h), Image.BILINEAR)
-            arr = np.asarray(im, dtype=np.uint8)
+            img = im.convert("L" if c == 1 else "RGB")
+            if img.size != (w, h):
+                notes.append(f"{path.name}: resized from {img.width}x{img.height} to {w}x{h}")
+                img = img.resize((w, h), Image.Resampling.BILINEAR)
+            arr = np.asarray(img, dtype=np.uint8)
     except (UnidentifiedImageError, OSError) as e:
         raise GenlabError(f"cannot read '{path}' as an image ({e.__class__.__name__}); give a PNG or JPEG file") from None
     t = torch.from_numpy(arr.copy())

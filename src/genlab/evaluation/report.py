@@ -47,7 +47,7 @@ def _batched(fn, x: torch.Tensor, batch: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def reconstruction_metrics(model, test: torch.Tensor, s: EvalSettings) -> dict:
+def reconstruction_metrics(model, test: torch.Tensor, s: EvalSettings) -> tuple[dict, dict]:
     """recon_mse: mean squared error per pixel; recon_bce: binary cross-entropy summed over pixels, nats/image."""
     x_hat = _batched(model.reconstruct, test, s.batch_size).clamp(1e-6, 1 - 1e-6)
     mse = float((x_hat - test).pow(2).mean())
@@ -58,7 +58,7 @@ def reconstruction_metrics(model, test: torch.Tensor, s: EvalSettings) -> dict:
 
 
 @torch.no_grad()
-def likelihood_metrics(model, test: torch.Tensor, s: EvalSettings) -> dict:
+def likelihood_metrics(model, test: torch.Tensor, s: EvalSettings) -> tuple[dict, dict]:
     x = test[: s.iwae_images]
     out = likelihood.iwae_nll(model, x, k=s.iwae_k, batch_size=max(1, 20_000 // s.iwae_k), seed=s.seed)
     mu, logvar = likelihood.posterior_params(model, test)

@@ -181,14 +181,15 @@ def sample(req: SampleRequest, runs: RunsDep):
 @latent.post("/encode")
 def encode(req: EncodeRequest, runs: RunsDep):
     r = runs.get(req.run, Encoder)
-    x = to_float(r.test.images[r.test_index(req.index)].unsqueeze(0))  # (1, C, H, W)
+    test = r.test_set(req.index)
+    x = to_float(test.images[req.index].unsqueeze(0))  # (1, C, H, W)
     with torch.inference_mode():
         z = r.model.encode(x)[0].float().cpu()
     values, clipped = r.to_values(z)
     label = None
-    if r.test.labels is not None:
-        y = int(r.test.labels[req.index])
-        label = r.test.classes[y] if r.test.classes and y < len(r.test.classes) else str(y)
+    if test.labels is not None:
+        y = int(test.labels[req.index])
+        label = test.classes[y] if test.classes and y < len(test.classes) else str(y)
     return {"z": values, "clipped": clipped, "image": data_url(x[0]), "index": req.index, "label": label}
 
 
@@ -201,7 +202,7 @@ def interpolate(req: InterpolateRequest, runs: RunsDep):
     if req.source == "images":
         if not supports(r.model, Encoder):
             raise GenlabError(f"run '{r.name}' ({r.family}) has no encoder; interpolate between prior samples")
-        r.test_index(req.a), r.test_index(req.b)
+        r.test_set(req.a), r.test_set(req.b)
         images, info = interpolate_path(r.model, pairs=1, steps=req.steps, source="images", images=[req.a, req.b],
                                         method=req.method, data=r.test, return_info=True)
     else:
@@ -222,12 +223,12 @@ async def translate(r: Annotated[Run, Depends(translator_run)],
     """One test image (with its true target, for a one-way translator) or an upload, translated; a two-way
     translator also sends the result back (the cycle)."""
     directions = r.directions()
-    direction = direction or directions[0]
-    if direction not in directions:
-        raise GenlabError(f"run '{r.name}' ({r.family}) translates {directions[0]} only, not {direction}")
+    way = direction or directions[0]
+    if way not in directions:
+        raise GenlabError(f"run '{r.name}' ({r.family}) translates {directions[0]} only, not {way}")
     if (index is None) == (file is None):
         raise GenlabError("give either a test image index or an uploaded file, not both or neither")
-    shape = r.model.input_shape(direction)
+    shape = r.model.input_shape(way)
     notes: list[str] = []
     target = None
     if file is not None:
@@ -236,20 +237,20 @@ async def translate(r: Annotated[Run, Depends(translator_run)],
             return JSONResponse({"error": f"the upload is larger than {MAX_UPLOAD // (1024 * 1024)} MB; choose a "
                                           "smaller image"}, status_code=413)
         x, notes = read_upload(data, file.filename or "upload", shape)
-    else:
-        r.test_index(index)
-        a, b = r.test.images[index], r.test.pair[index] if r.test.pair is not None else None
-        src, other = (a, b) if direction == "AtoB" else (b, a)
+    elif index is not None:
+        test = r.test_set(index)
+        a, b = test.images[index], test.pair[index] if test.pair is not None else None
+        src, other = (a, b) if way == "AtoB" else (b, a)
         if src is None:
             raise GenlabError(f"run '{r.name}' has no domain-B test images; upload an image instead")
         x = to_float(src)
         if len(directions) == 1 and other is not None:  # paired data: the true target beside the output
             target = to_float(other)
     with torch.inference_mode():
-        y = r.model.translate(x.unsqueeze(0), direction=direction)
+        y = r.model.translate(x.unsqueeze(0), direction=way)
         cycle = None
         if len(directions) == 2:
-            cycle = r.model.translate(y, direction="BtoA" if direction == "AtoB" else "AtoB")[0]
-    return {"direction": direction, "input": data_url(x), "output": data_url(y[0]),
+            cycle = r.model.translate(y, direction="BtoA" if way == "AtoB" else "AtoB")[0]
+    return {"direction": way, "input": data_url(x), "output": data_url(y[0]),
             "cycle": data_url(cycle) if cycle is not None else None,
             "target": data_url(target) if target is not None else None, "notes": notes}

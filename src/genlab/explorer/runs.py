@@ -37,14 +37,14 @@ class Run:
         classes = meta.get("classes")
         self.classes = ([str(c) for c in classes] if classes and len(classes) == self.num_classes
                         else [str(i) for i in range(self.num_classes)])
-        self.center, self.scale = self._units()
+        self.units = self._units()
         self.test, self.test_note = self._test_data()
 
-    def _units(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """z = center + v * scale where the prior is not N(0, I); z = v otherwise."""
+    def _units(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(center, scale): z = center + v * scale where the prior is not N(0, I); None: z = v."""
         scale = self.model.latent_scale() if self.latent_dim else None
         if scale is None:
-            return None, None
+            return None
         return scale[0].detach().float().cpu(), scale[1].detach().float().cpu().clamp_min(1e-6)
 
     def _test_data(self) -> tuple[ImageData | None, str]:
@@ -59,27 +59,27 @@ class Run:
 
     # ---- slider units
     def to_code(self, v: torch.Tensor) -> torch.Tensor:
-        return v if self.center is None else self.center + v * self.scale
+        return v if self.units is None else self.units[0] + v * self.units[1]
 
     def to_values(self, z: torch.Tensor) -> tuple[list[float], bool]:
-        v = z if self.center is None else (z - self.center) / self.scale
+        v = z if self.units is None else (z - self.units[0]) / self.units[1]
         clipped = bool((v.abs() > Z_LIMIT).any())
         return [round(float(x), 4) for x in v.clamp(-Z_LIMIT, Z_LIMIT)], clipped
 
     # ---- checks of a request against this run
     def label(self, label: int | None) -> int | None:
         """The class to decode (default 0) of a conditional run; None otherwise (a label is then an error)."""
-        if not self.num_classes:
-            return class_labels(label, 1, 0)  # None, or the one-line error for a label
-        return int(class_labels(label or 0, 1, self.num_classes)[0])
+        y = class_labels((label or 0) if self.num_classes else label, 1, self.num_classes)  # the one-line errors
+        return None if y is None else int(y[0])
 
-    def test_index(self, index: int) -> int:
+    def test_set(self, index: int) -> ImageData:
+        """The run's test images, where ``index`` is one of them; a one-line error otherwise."""
         if self.test is None:
             raise GenlabError(f"run '{self.name}' has no test images here ({self.test_note})")
         if index >= len(self.test):
             raise GenlabError(f"test image {index} does not exist; run '{self.name}' has test images "
                               f"0..{len(self.test) - 1}")
-        return index
+        return self.test
 
     # ---- description for the page
     def directions(self) -> list[str]:
@@ -93,7 +93,7 @@ class Run:
                 "has_encoder": supports(self.model, Encoder),
                 "test_count": len(self.test) if self.test is not None else 0, "test_note": self.test_note,
                 "directions": self.directions(), "z_limit": Z_LIMIT,
-                "units": "std of its codes" if self.center is not None else "prior (N(0, I))"}
+                "units": "std of its codes" if self.units is not None else "prior (N(0, I))"}
 
 
 class Runs:

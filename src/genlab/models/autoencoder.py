@@ -39,6 +39,8 @@ class AEConfig:
 
 
 class Autoencoder(GenerativeModel):
+    latent_mean: torch.Tensor  # buffers
+    latent_chol: torch.Tensor
     family = "ae"
     config_class = AEConfig
     capabilities = frozenset({LatentModel, Encoder, Sampler})

@@ -31,13 +31,17 @@ class GenerativeModel(nn.Module):
     capabilities: frozenset[type] = frozenset()  # the protocols of genlab.models.capabilities it implements
     metric_groups: tuple[str, ...] = ()  # the groups of genlab evaluate that apply to it
     explorer_view: str | None = None  # the explorer's panel for it: 'latent', 'noise', 'translate' or None
-    batches_per_step: int = 1  # real batches one train_step consumes (d_steps for a GAN)
 
     def __init__(self, config):
         super().__init__()
         self.config = config
 
     # ---- training ----
+    @property
+    def batches_per_step(self) -> int:
+        """Real batches one train_step consumes (a GAN's d_steps)."""
+        return 1
+
     def networks(self) -> dict[str, nn.Module]:
         """Networks saved as one safetensors file each: ``{name}.safetensors``."""
         return {"model": self}
@@ -56,7 +60,7 @@ class GenerativeModel(nn.Module):
         optimizer (``loss`` returns named terms of a batch x in [0, 1]); the GANs and translation models
         write their own D and G updates.
         """
-        out = self.loss(batches.next().x, step)  # type: ignore[attr-defined]
+        out = self.loss(batches.next().x, step)  # type: ignore[operator]
         opt = optimizers["model"]
         opt.zero_grad(set_to_none=True)
         out["loss"].backward()

@@ -8,6 +8,7 @@ the decoder upsamples to the exact sizes the encoder saw, so every size from 4x4
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -31,20 +32,20 @@ def default_depth(height: int, width: int) -> int:
     return max(1, min(5, int(math.log2(min(height, width))) - 2))
 
 
-def check_conv_size(shape: tuple[int, int, int]) -> None:
+def check_conv_size(shape: tuple[int, ...]) -> None:
     c, h, w = shape
     if min(h, w) < MIN_CONV_SIDE:
         raise GenlabError(f"conv networks need images of at least {MIN_CONV_SIDE}x{MIN_CONV_SIDE}, got {h}x{w}; "
                           "use --set arch=mlp or a larger image size")
 
 
-def default_channels(shape: tuple[int, int, int], base: int = 32) -> tuple[int, ...]:
+def default_channels(shape: tuple[int, ...], base: int = 32) -> tuple[int, ...]:
     """Channel widths per stage: base, 2*base, ... capped at 8*base."""
     depth = default_depth(shape[1], shape[2])
     return tuple(min(base * 2**i, base * 8) for i in range(depth))
 
 
-def mlp(sizes: list[int], act: type[nn.Module] = nn.ReLU, last_act: bool = False) -> nn.Sequential:
+def mlp(sizes: list[int], act: Callable[[], nn.Module] = nn.ReLU, last_act: bool = False) -> nn.Sequential:
     """Linear layers sizes[0] -> ... -> sizes[-1] with ``act`` between them."""
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):
@@ -57,7 +58,7 @@ def mlp(sizes: list[int], act: type[nn.Module] = nn.ReLU, last_act: bool = False
 class ConvEncoder(nn.Module):
     """(B, C, H, W) -> (B, out_features): stride-2 conv stages, then flatten and a linear layer."""
 
-    def __init__(self, shape: tuple[int, int, int], channels: tuple[int, ...], out_features: int):
+    def __init__(self, shape: tuple[int, ...], channels: tuple[int, ...], out_features: int):
         super().__init__()
         check_conv_size(shape)
         c, h, w = shape
@@ -79,7 +80,7 @@ class ConvDecoder(nn.Module):
     image size works. The last stage outputs the image channels directly (no full-resolution conv
     on wide features: it is the most expensive layer a decoder can have)."""
 
-    def __init__(self, shape: tuple[int, int, int], channels: tuple[int, ...], in_features: int,
+    def __init__(self, shape: tuple[int, ...], channels: tuple[int, ...], in_features: int,
                  act: nn.Module | None = None, fc_norm: bool = False):
         super().__init__()
         check_conv_size(shape)
@@ -105,7 +106,7 @@ class ConvDecoder(nn.Module):
         return x  # (B, C, H, W) logits
 
 
-def build_encoder(arch: str, shape: tuple[int, int, int], out_features: int,
+def build_encoder(arch: str, shape: tuple[int, ...], out_features: int,
                   hidden: tuple[int, ...], channels: tuple[int, ...]) -> nn.Module:
     """Image (B, C, H, W) -> (B, out_features). ``arch`` is 'mlp' or 'conv'."""
     if arch == "mlp":
@@ -113,7 +114,7 @@ def build_encoder(arch: str, shape: tuple[int, int, int], out_features: int,
     return ConvEncoder(shape, channels or default_channels(shape), out_features)
 
 
-def build_decoder(arch: str, shape: tuple[int, int, int], in_features: int,
+def build_decoder(arch: str, shape: tuple[int, ...], in_features: int,
                   hidden: tuple[int, ...], channels: tuple[int, ...]) -> nn.Module:
     """(B, in_features) -> logits (B, C, H, W). Mirror of :func:`build_encoder`."""
     if arch == "mlp":

@@ -80,7 +80,7 @@ class Translator(Protocol):
 
     directions: tuple[str, ...]
 
-    def input_shape(self, direction: str) -> tuple[int, int, int]: ...
+    def input_shape(self, direction: str) -> tuple[int, ...]: ...
 
     def translate(self, images: torch.Tensor, direction: str | None = None) -> torch.Tensor: ...
 
@@ -102,7 +102,7 @@ def supports(model, capability: type) -> bool:
 def require(model, capability: type[T], needed_for: str) -> T:
     """``model`` as a ``capability``, or a one-line error naming the families that have it."""
     if supports(model, capability):
-        return model  # type: ignore[return-value]
+        return model
     from . import families_with
 
     what, noun = CAPABILITY_WORDS[capability]

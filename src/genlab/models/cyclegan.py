@@ -82,11 +82,11 @@ class CycleGANConfig:
         check(0 <= self.decay_start <= 1, f"decay_start must be a number in [0, 1], got {self.decay_start}")
 
     @property
-    def shape_a(self) -> tuple[int, int, int]:
+    def shape_a(self) -> tuple[int, ...]:
         return tuple(self.image_shape)
 
     @property
-    def shape_b(self) -> tuple[int, int, int]:
+    def shape_b(self) -> tuple[int, ...]:
         c, h, w = self.image_shape
         return (self.pair_channels or c, h, w)
 
@@ -152,7 +152,7 @@ class CycleGAN(GenerativeModel):
         self.pool_b.load_state(state, "pool_b", self.device)
 
     # ---- use ----
-    def input_shape(self, direction: str) -> tuple[int, int, int]:
+    def input_shape(self, direction: str) -> tuple[int, ...]:
         return self.config.shape_a if direction == "AtoB" else self.config.shape_b
 
     @torch.no_grad()

@@ -97,7 +97,7 @@ class Generator(nn.Module):
         self.embed = nn.Embedding(config.num_classes, config.label_dim) if config.num_classes else None
         d_in = config.latent_dim + (config.label_dim if self.embed is not None else 0)
         if config.arch == "mlp":
-            self.net = nn.Sequential(mlp([d_in, *config.hidden, math.prod(shape)]), nn.Unflatten(1, shape))
+            self.net: nn.Module = nn.Sequential(mlp([d_in, *config.hidden, math.prod(shape)]), nn.Unflatten(1, shape))
             return
         # DCGAN: linear to the smallest map (BatchNorm + ReLU), then stride-2 transposed convs with
         # BatchNorm + ReLU, cropped to the exact sizes D's stride-2 convs see (any H, W); tanh at the end.
@@ -125,7 +125,7 @@ class Discriminator(nn.Module):
         sn = config.spectral_norm
         if config.arch == "mlp":
             widths = list(reversed(config.hidden))
-            self.phi = nn.Sequential(nn.Flatten(), mlp([math.prod(shape), *widths], act=_leaky, last_act=True))
+            self.phi: nn.Module = nn.Sequential(nn.Flatten(), mlp([math.prod(shape), *widths], act=_leaky, last_act=True))
             features = widths[-1]
         else:
             chans = list(config.channels or default_channels(shape, base=64))
@@ -285,8 +285,11 @@ class GAN(GenerativeModel):
     def label_embedding(self, labels) -> torch.Tensor:
         """The generator's embedding (B, label_dim) of class labels (conditional only)."""
         net = self.generator_ema if self.generator_ema is not None else self.generator
-        y = torch.as_tensor(labels).reshape(-1)
-        return net.embed(class_labels(y, y.numel(), self.config.num_classes, self.device))
+        given = torch.as_tensor(labels).reshape(-1)
+        y = class_labels(given, given.numel(), self.config.num_classes, self.device)
+        if net.embed is None or y is None:
+            raise GenlabError("a label embedding needs a conditional model (cgan)")
+        return net.embed(y)
 
     @torch.no_grad()
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

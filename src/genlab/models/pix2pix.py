@@ -75,20 +75,20 @@ class Pix2PixConfig:
         check(0 <= self.decay_start <= 1, f"decay_start must be a number in [0, 1], got {self.decay_start}")
 
     @property
-    def shape_a(self) -> tuple[int, int, int]:
+    def shape_a(self) -> tuple[int, ...]:
         return tuple(self.image_shape)
 
     @property
-    def shape_b(self) -> tuple[int, int, int]:
+    def shape_b(self) -> tuple[int, ...]:
         c, h, w = self.image_shape
         return (self.pair_channels or c, h, w)
 
     @property
-    def input_shape(self) -> tuple[int, int, int]:
+    def input_shape(self) -> tuple[int, ...]:
         return self.shape_a if self.direction == "AtoB" else self.shape_b
 
     @property
-    def output_shape(self) -> tuple[int, int, int]:
+    def output_shape(self) -> tuple[int, ...]:
         return self.shape_b if self.direction == "AtoB" else self.shape_a
 
 
@@ -159,7 +159,7 @@ class Pix2Pix(GenerativeModel):
     def directions(self) -> tuple[str, ...]:
         return (self.config.direction,)
 
-    def input_shape(self, direction: str) -> tuple[int, int, int]:
+    def input_shape(self, direction: str) -> tuple[int, ...]:
         return self.config.input_shape
 
     @torch.no_grad()

@@ -64,6 +64,8 @@ class VQVAEConfig:
 
 
 class VQVAE(GenerativeModel):
+    initialized: torch.Tensor  # buffers
+    prior_logits: torch.Tensor
     family = "vqvae"
     config_class = VQVAEConfig
     capabilities = frozenset({LatentModel, Encoder, Sampler})

@@ -52,7 +52,7 @@ def save_image(image: torch.Tensor, path: str | os.PathLike, scale: int = 1) -> 
         image = make_grid(image)
     pil = to_pil(image)
     if scale > 1:
-        pil = pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST)
+        pil = pil.resize((pil.width * scale, pil.height * scale), Image.Resampling.NEAREST)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")

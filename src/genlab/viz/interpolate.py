@@ -26,9 +26,8 @@ import torch
 
 from ..data.base import ImageData, to_float
 from ..errors import GenlabError
-from ..models.capabilities import Conditional, Encoder, class_labels, require
-from .traverse import (check_index, decode_latents, encode_images, has_encoder, latent_size, num_classes,
-                       prior_latents, test_data)
+from ..models.capabilities import Conditional, Encoder, require
+from .traverse import check_index, decode_latents, encode_images, has_encoder, latent_size, prior_latents, test_data
 
 METHODS = ("auto", "linear", "slerp")
 
@@ -107,11 +106,10 @@ def interpolate(model, pairs: int = 4, steps: int = 10, source: str = "auto", im
 
     if labels is not None:  # conditional GAN: noise fixed per row, label embedding from A to B
         require(model, Conditional, "--labels (interpolating between classes)")
-        y = class_labels(list(labels), 2, num_classes(model))
-        ea, eb = model.label_embedding(y).cpu()  # (E,) each
+        ea, eb = model.label_embedding(list(labels)).cpu()  # (E,) each; the labels checked there
         emb = torch.cat([path(ea, eb, steps, "linear")] * pairs)  # (pairs * steps, E)
         codes = ends[:pairs].repeat_interleave(steps, 0)  # (pairs * steps, D)
-        images_out = decode_latents(model, codes, labels=y[:1].expand(codes.shape[0]), label_embedding=emb).cpu()
+        images_out = decode_latents(model, codes, labels=int(labels[0]), label_embedding=emb).cpu()
     else:
         codes = torch.cat([path(ends[2 * i], ends[2 * i + 1], steps, method) for i in range(pairs)])
         images_out = decode_latents(model, codes, labels=label).cpu()

@@ -69,6 +69,7 @@ def decode_latents(model, z: torch.Tensor, labels=None, label_embedding: torch.T
         class_labels(labels, z.shape[0], 0)  # a label given to an unconditional model: its one-line error
         return torch.cat([model.decode(c) for c in chunks]).clamp(0, 1)
     y = class_labels(0 if labels is None else labels, z.shape[0], num_classes(model), z.device)
+    assert y is not None  # a conditional model's labels
     embs = label_embedding.split(DECODE_CHUNK) if label_embedding is not None else [None] * len(chunks)
     return torch.cat([model.decode(c, yc, e) for c, yc, e in zip(chunks, y.split(DECODE_CHUNK), embs)]).clamp(0, 1)
 
