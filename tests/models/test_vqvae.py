@@ -107,5 +107,10 @@ def test_evaluate_and_explorer(run, tmp_path):
     enc = client.post("/api/encode", json={"run": 0, "index": 2}).json()
     assert len(enc["z"]) == d
     assert client.post("/api/decode", json={"run": 0, "z": enc["z"]}).status_code == 200
+    drawn = client.post("/api/sample", json={"run": 0, "seed": 5}).json()["z"]  # the per-position code prior
+    model = genlab.load(run)
+    z = model.sample_latent(1, torch.Generator().manual_seed(5))[0]
+    center, scale = model.latent_scale()
+    assert torch.allclose(torch.tensor(drawn), ((z - center) / scale).clamp(-4, 4), atol=1e-3)
     out = client.post("/api/interpolate", json={"run": 0, "source": "images", "a": 0, "b": 1, "steps": 4}).json()
     assert len(out["images"]) == 4 and out["method"] == "linear"

@@ -5,7 +5,7 @@
     POST /api/decode       {run, z, label?} -> image/png; z in slider units (see :mod:`.runs`)
     POST /api/decode-batch {items: [{run, z, label?}, ...]} -> {images: [PNG data URLs]}: one round
                            trip for all the panels of a group (what the page's sliders use)
-    POST /api/sample       {run, seed} -> {z}: a draw of the prior, in slider units
+    POST /api/sample       {run, seed} -> {z}: a draw of the model's prior, in slider units
     POST /api/encode       {run, index} -> {z, image, clipped}: the code of test image ``index``
     POST /api/interpolate  {run, source, a, b, seed, steps, method, label?} -> {images, method}
     POST /api/translate    multipart: run, direction, and index (a test image) or file (an upload)
@@ -174,8 +174,9 @@ def decode_batch(req: DecodeBatchRequest, runs: RunsDep):
 @latent.post("/sample")
 def sample(req: SampleRequest, runs: RunsDep):
     r = runs.get(req.run, LatentModel)
-    v = torch.randn(r.latent_dim, generator=torch.Generator().manual_seed(req.seed))  # N(0, I) in slider units
-    return {"z": [round(float(x), 4) for x in v.clamp(-Z_LIMIT, Z_LIMIT)], "seed": req.seed}
+    with torch.inference_mode():
+        z = r.model.sample_latent(1, torch.Generator().manual_seed(req.seed))[0].float().cpu()  # the model's prior
+    return {"z": r.to_values(z)[0], "seed": req.seed}
 
 
 @latent.post("/encode")
