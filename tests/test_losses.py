@@ -51,3 +51,62 @@ def test_reparameterize_moments_and_gradient():
     assert abs(float(z.mean()) - 1.5) < 0.01 and abs(float(z.std()) - 0.5) < 0.01
     z.sum().backward()
     assert torch.allclose(mu.grad, torch.ones_like(mu))  # dz/dmu = 1: the gradient passes the sampling
+
+
+def _log_normal(x, mu, logvar):
+    return -0.5 * ((float(x) - float(mu)) ** 2 / math.exp(float(logvar)) + float(logvar) + math.log(2 * math.pi))
+
+
+def _brute_force_decomposition(z, mu, logvar):
+    """The three terms by explicit loops over images i, j and dimensions d (the batch's mixture as q(z))."""
+    m, d = z.shape
+    mi = tc = dw = 0.0
+    for i in range(m):
+        log_q_cond = sum(_log_normal(z[i, k], mu[i, k], logvar[i, k]) for k in range(d))
+        log_q = math.log(sum(math.exp(sum(_log_normal(z[i, k], mu[j, k], logvar[j, k]) for k in range(d)))
+                             for j in range(m)) / m)
+        log_prod = sum(math.log(sum(math.exp(_log_normal(z[i, k], mu[j, k], logvar[j, k])) for j in range(m)) / m)
+                       for k in range(d))
+        log_p = sum(_log_normal(z[i, k], 0.0, 0.0) for k in range(d))
+        mi += (log_q_cond - log_q) / m
+        tc += (log_q - log_prod) / m
+        dw += (log_prod - log_p) / m
+    return mi, tc, dw
+
+
+def test_kl_decomposition_matches_brute_force_loops():
+    g = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(5, 3, generator=g, dtype=torch.float64), torch.randn(5, 3, generator=g, dtype=torch.float64) * 0.5
+    z = mu + torch.randn(5, 3, generator=g, dtype=torch.float64) * (0.5 * logvar).exp()
+    got = losses.kl_decomposition(z, mu, logvar)
+    mi, tc, dw = _brute_force_decomposition(z.numpy(), mu.numpy(), logvar.numpy())
+    assert abs(float(got["mutual_info"]) - mi) < 1e-9
+    assert abs(float(got["total_correlation"]) - tc) < 1e-9
+    assert abs(float(got["dimwise_kl"]) - dw) < 1e-9
+
+
+def test_total_correlation_estimates_the_mixtures_tc():
+    # q(z) = the mixture of the batch's Gaussians; its TC by brute-force Monte Carlo (many draws, exact
+    # mixture densities) against the batch estimator averaged over redraws of z
+    g = torch.Generator().manual_seed(1)
+    m = 4
+    mu = torch.tensor([[-2.0, -2.0], [2.0, 2.0], [-2.0, -1.5], [2.0, 1.5]], dtype=torch.float64)  # correlated codes
+    logvar = torch.full((m, 2), math.log(0.3), dtype=torch.float64)
+    comp = torch.randint(0, m, (200_000,), generator=g)
+    zs = mu[comp] + torch.randn(200_000, 2, generator=g, dtype=torch.float64) * (0.5 * logvar[comp]).exp()
+    log_q_jd = -0.5 * ((zs[:, None, :] - mu[None]) ** 2 / logvar.exp()[None] + logvar[None] + math.log(2 * math.pi))
+    log_q = torch.logsumexp(log_q_jd.sum(2), 1) - math.log(m)
+    log_prod = (torch.logsumexp(log_q_jd, 1) - math.log(m)).sum(1)
+    tc_true = float((log_q - log_prod).mean())
+    est = [float(losses.kl_decomposition(mu + torch.randn(m, 2, generator=g, dtype=torch.float64) * (0.5 * logvar).exp(),
+                                         mu, logvar)["total_correlation"]) for _ in range(4_000)]
+    assert tc_true > 0.3  # the two codes are strongly dependent
+    assert abs(sum(est) / len(est) - tc_true) < 0.03
+
+
+def test_kl_decomposition_sums_to_the_kl_for_one_image():
+    # one image: q(z) = q(z|x), so MI = 0 and TC + dimension-wise KL = log q(z|x) - log p(z), whose mean is the KL
+    mu, logvar = torch.tensor([[0.5, -1.0]]), torch.tensor([[0.2, -0.3]])
+    z = mu + 0.3
+    parts = losses.kl_decomposition(z, mu, logvar)
+    assert abs(float(parts["mutual_info"])) < 1e-6 and abs(float(parts["total_correlation"])) < 1e-6

@@ -1,5 +1,7 @@
 """GAN losses against their formulas, written out with torch.log(torch.sigmoid(...))."""
 
+import math
+
 import pytest
 import torch
 
@@ -15,7 +17,7 @@ def D(l):
 
 
 def test_names():
-    assert losses.GAN_LOSSES == ("minimax", "nonsaturating", "lsgan", "hinge")
+    assert losses.GAN_LOSSES == ("minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp")
 
 
 @pytest.mark.parametrize("kind", ["minimax", "nonsaturating"])
@@ -81,3 +83,48 @@ def test_unknown_kind():
         losses.gan_d_loss("wasserstein", REAL, FAKE)
     with pytest.raises(GenlabError, match="GAN loss"):
         losses.gan_g_loss("wasserstein", FAKE)
+
+
+def test_wgan_critic_losses():
+    assert torch.allclose(losses.gan_d_loss("wgan-gp", REAL, FAKE), FAKE.mean() - REAL.mean())
+    assert torch.allclose(losses.gan_g_loss("wgan-gp", FAKE), -FAKE.mean())
+
+
+def test_gradient_penalty_of_a_linear_critic():
+    # D(x) = <w, x> + b has gradient w everywhere: the penalty is (||w|| - 1)^2 whatever x_hat is
+    w = torch.tensor([[[0.3, -1.2], [2.0, 0.5]]], dtype=torch.float64)  # (1, 2, 2)
+    critic = lambda x: (x * w).flatten(1).sum(1) + 0.7
+    real, fake = torch.randn(5, 1, 2, 2, dtype=torch.float64), torch.randn(5, 1, 2, 2, dtype=torch.float64)
+    norm = math.sqrt(0.3**2 + 1.2**2 + 2.0**2 + 0.5**2)
+    assert torch.allclose(losses.gradient_penalty(critic, real, fake), torch.tensor((norm - 1) ** 2, dtype=torch.float64))
+
+
+def test_gradient_penalty_hand_computed_on_a_tiny_quadratic_critic():
+    # D(x) = sum x^2: grad = 2 x_hat, x_hat = eps * real + (1 - eps) * fake, by hand for two 1x1x2 images
+    critic = lambda x: x.pow(2).flatten(1).sum(1)
+    real = torch.tensor([[[[1.0, 2.0]]], [[[0.0, -1.0]]]], dtype=torch.float64)
+    fake = torch.tensor([[[[3.0, 0.0]]], [[[2.0, 1.0]]]], dtype=torch.float64)
+    eps = torch.tensor([0.5, 0.25], dtype=torch.float64)
+    # image 1: x_hat = (2, 1), grad (4, 2), norm sqrt(20); image 2: x_hat = (1.5, 0.5), grad (3, 1), norm sqrt(10)
+    expected = ((math.sqrt(20) - 1) ** 2 + (math.sqrt(10) - 1) ** 2) / 2
+    gp = losses.gradient_penalty(critic, real, fake, eps=eps)
+    assert abs(float(gp) - expected) < 1e-12
+
+
+def test_gradient_penalty_trains_the_critic():
+    d = torch.nn.Linear(4, 1, dtype=torch.float64)
+    gp = losses.gradient_penalty(lambda x: d(x.flatten(1)).squeeze(1), torch.randn(3, 1, 2, 2, dtype=torch.float64),
+                                 torch.randn(3, 1, 2, 2, dtype=torch.float64))
+    gp.backward()
+    w = d.weight.detach()[0]
+    # d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w||
+    assert torch.allclose(d.weight.grad[0], 2 * (w.norm() - 1) * w / w.norm())
+
+
+def test_mode_seeking_is_large_when_the_noise_is_ignored():
+    z1, z2 = torch.randn(4, 8), torch.randn(4, 8)
+    same = torch.rand(4, 1, 3, 3)
+    assert losses.mode_seeking(same, same, z1, z2) > 1e4  # collapsed: 1 / eps
+    a, b = torch.rand(4, 1, 3, 3), torch.rand(4, 1, 3, 3)
+    ratio = (a - b).abs().mean() / (z1 - z2).abs().mean()
+    assert torch.allclose(losses.mode_seeking(a, b, z1, z2), 1 / (ratio + 1e-5))

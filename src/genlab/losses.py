@@ -48,6 +48,31 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return mu + torch.randn_like(mu) * (0.5 * logvar).exp()
 
 
+def kl_decomposition(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The three terms of E_x KL(q(z|x) || p(z)) (Chen et al. 2018, eq. 2), estimated on one batch.
+
+    The aggregate posterior q(z) is the mixture of the batch's M Gaussians q(z|x_j) (minibatch-weighted
+    sampling with the batch as the data set); z (M, D) holds one sample z_i ~ q(z|x_i) per image:
+
+        mutual information    I(x; z)          = E[log q(z|x) - log q(z)]
+        total correlation     KL(q(z) || prod_d q(z_d)) = E[log q(z) - sum_d log q(z_d)]
+        dimension-wise KL     sum_d KL(q(z_d) || p(z_d)) = E[sum_d log q(z_d) - log p(z)]
+
+    -> scalars (means over the batch), nats. Their sum is the estimate of the batch's mean KL.
+    """
+    m = z.shape[0]
+    # log q(z_i | x_j) per dimension: (M, M, D)
+    diff = z.unsqueeze(1) - mu.unsqueeze(0)
+    log_q_ijd = -0.5 * (diff.pow(2) * (-logvar).exp().unsqueeze(0) + logvar.unsqueeze(0) + math.log(2 * math.pi))
+    log_q_z_given_x = log_q_ijd.diagonal(dim1=0, dim2=1).sum(0)  # (M,): log q(z_i | x_i)
+    log_q_z = torch.logsumexp(log_q_ijd.sum(2), dim=1) - math.log(m)  # (M,)
+    log_prod_q_zd = (torch.logsumexp(log_q_ijd, dim=1) - math.log(m)).sum(1)  # (M,)
+    log_p_z = (-0.5 * (z.pow(2) + math.log(2 * math.pi))).sum(1)  # (M,)
+    return {"mutual_info": (log_q_z_given_x - log_q_z).mean(),
+            "total_correlation": (log_q_z - log_prod_q_zd).mean(),
+            "dimwise_kl": (log_prod_q_zd - log_p_z).mean()}
+
+
 # ---------------------------------------------------------------------------------------------
 # GAN losses
 #
@@ -57,7 +82,7 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 # Both functions return a quantity to *minimise*.
 # ---------------------------------------------------------------------------------------------
 
-GAN_LOSSES = ("minimax", "nonsaturating", "lsgan", "hinge")
+GAN_LOSSES = ("minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp")
 
 
 def _check_gan_kind(kind: str) -> None:
@@ -74,12 +99,16 @@ def gan_d_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) 
                             minimises  softplus(-l_real) + softplus(l_fake).
     lsgan:  1/2 (D(x) - 1)^2 + 1/2 D(G(z))^2 on the raw outputs (Mao et al. 2017).
     hinge:  relu(1 - l_real) + relu(1 + l_fake) (Lim & Ye 2017; Miyato et al. 2018).
+    wgan-gp: the critic's l_fake - l_real (Arjovsky et al. 2017); its gradient penalty needs D and the
+            images, see :func:`gradient_penalty` (Gulrajani et al. 2017).
     """
     _check_gan_kind(kind)
     if kind in ("minimax", "nonsaturating"):
         return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
     if kind == "lsgan":
         return 0.5 * (real_logits - 1.0).pow(2).mean() + 0.5 * fake_logits.pow(2).mean()
+    if kind == "wgan-gp":
+        return fake_logits.mean() - real_logits.mean()
     return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
 
 
@@ -90,8 +119,8 @@ def gan_g_loss(kind: str, fake_logits: torch.Tensor, real_logits: torch.Tensor |
                    its gradient ~ D(G(z)) vanishes when D confidently rejects early samples).
     nonsaturating: G ascends log D(G(z)), i.e. minimises softplus(-l_fake) (gradient ~ 1 - D(G(z))).
     lsgan:         1/2 (D(G(z)) - 1)^2 on the raw outputs.
-    hinge:         -l_fake.
-    ``real_logits`` is accepted for relativistic-style variants and unused by these four.
+    hinge, wgan-gp: -l_fake.
+    ``real_logits`` is accepted for relativistic-style variants and unused by these.
     """
     _check_gan_kind(kind)
     if kind == "minimax":
@@ -101,6 +130,33 @@ def gan_g_loss(kind: str, fake_logits: torch.Tensor, real_logits: torch.Tensor |
     if kind == "lsgan":
         return 0.5 * (fake_logits - 1.0).pow(2).mean()
     return -fake_logits.mean()
+
+
+def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor | None = None
+                     ) -> torch.Tensor:
+    """WGAN-GP's penalty E[(||grad_x critic(x_hat)||_2 - 1)^2] (Gulrajani et al. 2017, eq. 3).
+
+    x_hat = eps * real + (1 - eps) * fake, eps ~ U[0, 1] per image (or the given ``eps``, shape (B,));
+    ``critic`` maps (B, C, H, W) to (B,) scores. The graph is kept (create_graph) so that the penalty
+    trains the critic.
+    """
+    if eps is None:
+        eps = torch.rand(real.shape[0], device=real.device, dtype=real.dtype)
+    eps = eps.view(-1, *([1] * (real.ndim - 1)))
+    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1.0).pow(2).mean()
+
+
+def mode_seeking(fake_1: torch.Tensor, fake_2: torch.Tensor, z_1: torch.Tensor, z_2: torch.Tensor,
+                 eps: float = 1e-5) -> torch.Tensor:
+    """Mode-seeking term (Mao et al. 2019, eq. 3) to minimise: 1 / (mean|G(z1) - G(z2)| / mean|z1 - z2| + eps).
+
+    Two noise draws for the same labels should give images as far apart as the draws are: a generator
+    that ignores its noise (mode collapse) makes the ratio 0 and this term large.
+    """
+    ratio = (fake_1 - fake_2).abs().mean() / (z_1 - z_2).abs().mean()
+    return 1.0 / (ratio + eps)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -99,3 +99,52 @@ def test_wrong_image_shape_message():
     m = build_model("vae", image_shape=(1, 28, 28))
     with pytest.raises(GenlabError, match="1x28x28"):
         m.encode(torch.rand(2, 3, 64, 64))
+
+
+def test_beta_tcvae_weighs_only_the_total_correlation():
+    torch.manual_seed(0)
+    m = build_model("vae", image_shape=(1, 8, 8), arch="mlp", latent_dim=3, hidden=(16,), beta=6.0, tc=True)
+    torch.manual_seed(1)
+    out = m.loss(torch.rand(8, 1, 8, 8))
+    assert torch.allclose(out["loss"], out["recon"] + out["mutual_info"] + 6.0 * out["total_correlation"]
+                          + out["dimwise_kl"])
+    with pytest.raises(GenlabError, match="tc and capacity_max"):
+        build_model("vae", tc=True, capacity_max=5.0)
+
+
+def test_two_stage_vae_trains_the_second_stage_on_frozen_codes_and_samples_through_both(digits_data, tmp_path):
+    from genlab.training.config import TrainConfig
+    from genlab.training.loop import fit
+
+    train, _ = digits_data
+    torch.manual_seed(0)
+    m = build_model("vae", image_shape=(1, 8, 8), arch="mlp", latent_dim=3, hidden=(32,), second_stage_start=20,
+                    second_hidden=(16,), second_latent_dim=2)
+    g = lambda: torch.Generator().manual_seed(5)
+    prior = m.sample_latent(4, g())
+    assert torch.equal(prior, torch.randn(4, 3, generator=g()))  # not fitted yet: the N(0, I) prior
+    fit(m, train, TrainConfig(steps=20, batch_size=64, seed=0), tmp_path, quiet=True)
+    first = {k: v.clone() for k, v in m.state_dict().items() if not k.startswith("stage2.")}
+    assert int(m.stage2.steps) == 0
+    fit(m, train, TrainConfig(steps=30, batch_size=64, seed=0), tmp_path, resume=True, quiet=True)  # steps 20..29
+    assert int(m.stage2.steps) == 10
+    assert all(torch.equal(v, m.state_dict()[k]) for k, v in first.items())  # the first VAE is frozen ...
+    # ... and new images are u ~ N(0, I) -> second decoder -> z -> first decoder
+    u = torch.randn(4, 2, generator=g())
+    z = m.stage2.decoder(u)
+    assert torch.allclose(m.sample_latent(4, g()), z)
+    assert torch.allclose(m.sample(4, g()), m.decode(z))
+    assert m.sample(4, g()).shape == (4, 1, 8, 8)
+
+
+def test_two_stage_vae_saves_and_loads_its_second_stage(tmp_path):
+    torch.manual_seed(0)
+    m = build_model("vae", image_shape=(1, 8, 8), arch="mlp", latent_dim=3, hidden=(16,), second_stage_start=5,
+                    second_hidden=(8,))
+    m.stage2.steps += 1
+    save_weights(m, tmp_path, step=1)
+    m2 = build_model("vae", image_shape=(1, 8, 8), arch="mlp", latent_dim=3, hidden=(16,), second_stage_start=5,
+                     second_hidden=(8,))
+    load_weights(m2, tmp_path)
+    g = lambda: torch.Generator().manual_seed(0)
+    assert torch.equal(m.sample(3, g()), m2.sample(3, g()))

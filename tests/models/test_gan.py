@@ -134,7 +134,7 @@ def test_d_steps_k_updates_of_d_per_update_of_g(k):
     assert all(v.ndim == 0 and not v.requires_grad and torch.isfinite(v) for v in out.values())
 
 
-@pytest.mark.parametrize("loss", ["minimax", "nonsaturating", "lsgan", "hinge"])
+@pytest.mark.parametrize("loss", ["minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp"])
 @pytest.mark.parametrize("arch", ["mlp", "dcgan"])
 def test_every_loss_trains(loss, arch):
     m = tiny(arch=arch, loss=loss, num_classes=4, spectral_norm=True)
@@ -143,6 +143,15 @@ def test_every_loss_trains(loss, arch):
     out = m.train_step(CountingBatches(labels=4), opts, 0)
     assert all(torch.isfinite(v) for v in out.values())
     assert any(not torch.equal(a, b) for a, b in zip(before, m.generator.parameters()))
+
+
+def test_wgan_gp_critic_has_no_batch_norm_and_its_loss_holds_the_penalty():
+    m = tiny(arch="dcgan", loss="wgan-gp", gp_weight=10.0)
+    assert not any(isinstance(x, torch.nn.BatchNorm2d) for x in m.discriminator.modules())
+    assert any(isinstance(x, torch.nn.BatchNorm2d) for x in tiny(arch="dcgan").discriminator.modules())
+    out = m.train_step(CountingBatches(), m.configure_optimizers(TrainConfig()), 0)
+    # the critic's loss is l_fake - l_real + 10 * penalty, and the penalty is >= 0
+    assert float(out["d_loss"]) >= float(out["logit_fake"] - out["logit_real"]) - 1e-5
 
 
 def test_g_step_leaves_d_gradients_alone():
@@ -243,6 +252,37 @@ def test_cgan_label_changes_the_image_and_grid_per_class():
     for k in (1, 2, 3, 5, 10, 20):
         per = per_class_for_grid(k)
         assert per % math.ceil(math.sqrt(k * per)) == 0  # each class fills whole rows of the loop's grid
+
+
+def shapes_folder(root, per_class=24, size=16):
+    """A tiny user folder: two classes (discs, bars), each picture with its own position and size."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:size, 0:size]
+    for name in ("disc", "bar"):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            cx, cy, r = rng.uniform(4, size - 4), rng.uniform(4, size - 4), rng.uniform(2, 4)
+            mask = ((xx - cx) ** 2 + (yy - cy) ** 2 <= r * r) if name == "disc" else (abs(xx - cx) <= r / 2)
+            Image.fromarray(np.where(mask, 230, 20).astype(np.uint8), "L").save(root / name / f"{i}.png")
+    return root
+
+
+def test_default_cgan_on_a_tiny_folder_keeps_noise_apart(tmp_path):
+    # The default cgan (mode-seeking on): after training, the samples of one label differ across noise draws
+    from genlab.data import load_dataset
+
+    data = load_dataset(str(shapes_folder(tmp_path / "shapes")), image_size=16)
+    torch.manual_seed(0)
+    m = ConditionalGAN(GANConfig(image_shape=(1, 16, 16), num_classes=2, **TINY))
+    assert m.config.mode_seeking > 0
+    fit(m, data, TrainConfig(steps=60, batch_size=16, seed=0, log_every=10), quiet=True)
+    for label in (0, 1):
+        x = m.sample(8, torch.Generator().manual_seed(1), labels=label)  # (8, 1, 16, 16)
+        spread = torch.cdist(x.flatten(1), x.flatten(1)).sum() / (8 * 7)
+        assert spread > 0.5  # pixels in [0, 1] over 256 pixels: clearly different pictures, not one
 
 
 # ---- persistence ----

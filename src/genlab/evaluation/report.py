@@ -18,7 +18,7 @@ import torch
 from ..data import load_run_data, to_float
 from ..errors import GenlabError
 from ..models.capabilities import Conditional, VoiceConverter, supports
-from . import disentanglement, fid, latent, likelihood
+from . import disentanglement, diversity, fid, latent, likelihood
 
 
 @dataclass
@@ -178,6 +178,19 @@ def translation_metrics(model, test_data, classifier, extractor, s: EvalSettings
     return cyclegan_metrics(model, test_data, classifier, extractor, s)
 
 
+@torch.no_grad()
+def class_diversity_metrics(fake: torch.Tensor, labels: torch.Tensor, real: torch.Tensor, num_classes: int,
+                            extractor, s: EvalSettings) -> tuple[dict, dict]:
+    """Per-class spread ratio and recall of the samples made for each test label (``diversity``)."""
+    f_fake = _batched(extractor, fake, s.batch_size) if extractor is not None else fake.flatten(1)
+    f_real = _batched(extractor, real, s.batch_size) if extractor is not None else real.flatten(1)
+    values = diversity.class_diversity(f_fake.double().numpy(), labels, f_real.double().numpy(), labels,
+                                       num_classes)
+    how = {"features": extractor.info() if extractor is not None else "pixels", "generated": fake.shape[0],
+           "reference": f"test split, {real.shape[0]} images, class by class", "labels": "those of the test split"}
+    return values, {"class_diversity": how, "class_recall": how}
+
+
 def class_agreement(classifier, images: torch.Tensor, labels: torch.Tensor) -> float:
     """Share of ``images`` that ``classifier`` labels with ``labels``: ``cond_accuracy`` (samples made for
     label y) and ``label_preservation`` (A -> B translations, with domain B's classifier, against A's class)."""
@@ -295,16 +308,20 @@ def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | Non
         add(latent_metrics(model, test, classifier if _is_classifier(classifier) else None, s))
     if "disentanglement" in groups:
         add(disentanglement_metrics(model, s))
-    if "samples" in groups and extractor is not None:
+    labels = None
+    if "samples" in groups and supports(model, Conditional) and test_data.labels is not None:
+        labels = test_data.labels[:min(s.num_samples, test.shape[0])]
+    if "samples" in groups and (extractor is not None or labels is not None):
         n = min(s.num_samples, test.shape[0])
-        labels = None
-        if supports(model, Conditional):
-            labels = test_data.labels[:n] if test_data.labels is not None else None
         fake = generate(model, n, s, labels)
-        add(sample_quality(fake, test[:n].cpu(), extractor, s, reference=f"{data_name}:test"))
+        if extractor is not None:
+            add(sample_quality(fake, test[:n].cpu(), extractor, s, reference=f"{data_name}:test"))
         if labels is not None and _is_classifier(classifier):
             values["cond_accuracy"] = class_agreement(classifier, fake, labels)
             how["cond_accuracy"] = {"classifier": classifier.name, "samples": n, "labels": "those of the test split"}
+        if labels is not None:
+            add(class_diversity_metrics(fake, labels, test[:n].cpu(), len(test_data.classes or []) or
+                                        int(test_data.labels.max()) + 1, extractor, s))
     if "translation" in groups:
         add(translation_metrics(model, test_data, classifier if _is_classifier(classifier) else None, extractor, s))
     report = {"run": str(getattr(model, "meta", {}).get("run", "")), "model": family, "data": data_name,

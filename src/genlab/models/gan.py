@@ -11,8 +11,13 @@ trained as in their Algorithm 1: for each iteration, k = ``d_steps`` discriminat
 ``loss='minimax'`` is exactly that (G descends log(1 - D(G(z)))); ``loss='nonsaturating'``, the
 default, has G ascend log D(G(z)) instead, because the minimax G gradient (~ D(G(z))) vanishes
 when D confidently rejects early samples, while this one (~ 1 - D(G(z))) does not. ``lsgan`` and
-``hinge`` are the least-squares (Mao et al. 2017) and hinge (Lim & Ye 2017) games. The formulas
-are in :mod:`genlab.losses`.
+``hinge`` are the least-squares (Mao et al. 2017) and hinge (Lim & Ye 2017) games; ``wgan-gp`` is
+the Wasserstein critic with a gradient penalty (Gulrajani et al. 2017: no BatchNorm in D, the penalty
+weighted by ``gp_weight``). The formulas are in :mod:`genlab.losses`.
+
+A conditional generator can learn to ignore its noise and draw one picture per label (mode
+collapse, quick on a small data set); ``mode_seeking`` adds Mao et al. 2019's term to G's loss, which
+rewards two noise draws for the same label giving different images (on by default for conditional GANs).
 
 A conditional GAN (``num_classes > 0``) gives the label y to both networks: G(z, y) takes a label
 embedding concatenated to the noise; D is a projection discriminator (Miyato & Koyama 2018),
@@ -51,7 +56,9 @@ class GANConfig:
     latent_dim: int = 64  # size of the noise z
     hidden: tuple[int, ...] = (256, 512)  # MLP widths of G (D uses them reversed)
     channels: tuple[int, ...] = ()  # DCGAN widths per stride-2 stage of D (G mirrors); () picks from the size
-    loss: str = "nonsaturating"  # 'minimax' (Goodfellow et al.'s game), 'nonsaturating', 'lsgan' or 'hinge'
+    loss: str = "nonsaturating"  # 'minimax' (Goodfellow et al.'s game), 'nonsaturating', 'lsgan', 'hinge' or 'wgan-gp'
+    gp_weight: float = 10.0  # wgan-gp: weight of the gradient penalty (Gulrajani et al.'s lambda)
+    mode_seeking: float = 1.0  # conditional only: weight of the mode-seeking term in G's loss (0 = off)
     d_steps: int = 1  # k: discriminator updates per generator update, each on a fresh real batch
     lr_g: float | None = None  # Adam learning rate of G; None: --set lr, else 2e-4
     lr_d: float | None = None  # Adam learning rate of D; None: --set lr, else 2e-4
@@ -74,6 +81,8 @@ class GANConfig:
               f"channels must be a comma-separated list of integers >= 1 (or empty), got {self.channels}")
         check(self.loss in losses.GAN_LOSSES,
               f"loss must be one of {', '.join(losses.GAN_LOSSES)}, got '{self.loss}'")
+        check(self.gp_weight >= 0, f"gp_weight must be a number >= 0, got {self.gp_weight}")
+        check(self.mode_seeking >= 0, f"mode_seeking must be a number >= 0 (0: off), got {self.mode_seeking}")
         check(self.d_steps >= 1, f"d_steps must be an integer >= 1, got {self.d_steps}")
         check_rates(self)
         check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
@@ -114,8 +123,8 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """(x (B, C, H, W) in [-1, 1], y (B,) or None) -> logits (B,).
 
-    phi: stride-2 3x3 convs with LeakyReLU(0.2) (BatchNorm after the first unless spectral norm), or
-    an MLP; psi: a linear layer. Conditional: + <embed(y), phi(x)> (projection discriminator).
+    phi: stride-2 4x4 convs with LeakyReLU(0.2) (BatchNorm after the first unless spectral norm or
+    wgan-gp, whose per-image gradient penalty a batch statistic would break), or an MLP; psi: a linear layer. Conditional: + <embed(y), phi(x)> (projection discriminator).
     """
 
     def __init__(self, config: GANConfig):
@@ -123,6 +132,7 @@ class Discriminator(nn.Module):
         shape = tuple(config.image_shape)
         c, h, w = shape
         sn = config.spectral_norm
+        batch_norm = not sn and config.loss != "wgan-gp"
         if config.arch == "mlp":
             widths = list(reversed(config.hidden))
             self.phi: nn.Module = nn.Sequential(nn.Flatten(), mlp([math.prod(shape), *widths], act=_leaky, last_act=True))
@@ -132,7 +142,7 @@ class Discriminator(nn.Module):
             layers: list[nn.Module] = []
             for i, ch in enumerate(chans):  # DCGAN: 4x4 stride-2 convs (each input pixel seen evenly)
                 layers.append(nn.Conv2d(c, ch, 4, stride=2, padding=1))
-                if i > 0 and not sn:
+                if i > 0 and batch_norm:
                     layers.append(nn.BatchNorm2d(ch))
                 layers.append(_leaky())
                 c = ch
@@ -226,6 +236,8 @@ class GAN(GenerativeModel):
                 fake = G(z, y)
             real_logits, fake_logits = D(real, y), D(fake, y)
             d_loss = losses.gan_d_loss(cfg.loss, real_logits, fake_logits)
+            if cfg.loss == "wgan-gp":
+                d_loss = d_loss + cfg.gp_weight * losses.gradient_penalty(lambda x: D(x, y), real, fake)
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
@@ -233,17 +245,28 @@ class GAN(GenerativeModel):
 
         # (2) update G: descend log(1 - D(G(z))) (minimax) or ascend log D(G(z)) (non-saturating), ...
         D.requires_grad_(False)  # no D gradients from G's loss
-        z = torch.randn(real.shape[0], cfg.latent_dim, device=real.device)
+        seek = self.conditional and cfg.mode_seeking > 0 and real.shape[0] >= 2
+        if seek:  # two noise draws for each label of the first half of the batch
+            half = real.shape[0] // 2
+            y = torch.cat([y[:half], y[:half]])
+        z = torch.randn(y.shape[0] if seek else real.shape[0], cfg.latent_dim, device=real.device)
         fake = G(z, y)  # the last real batch's labels: G is trained on the data's label distribution
         g_loss = losses.gan_g_loss(cfg.loss, D(fake, y), real_logits.detach())
+        out = {}
+        if seek:  # ... and, conditional, keep the two draws of each label apart
+            ms = losses.mode_seeking(fake[:half], fake[half:], z[:half], z[half:])
+            g_loss_total = g_loss + cfg.mode_seeking * ms
+            out["mode_seeking"] = ms.detach()
+        else:
+            g_loss_total = g_loss
         opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
+        g_loss_total.backward()
         opt_g.step()
         D.requires_grad_(True)
 
         self.update_ema(step)
         return {"d_loss": d_total / cfg.d_steps, "g_loss": g_loss.detach(),
-                "logit_real": real_logits.detach().mean(), "logit_fake": fake_logits.detach().mean()}
+                "logit_real": real_logits.detach().mean(), "logit_fake": fake_logits.detach().mean(), **out}
 
     @torch.no_grad()
     def update_ema(self, step: int) -> None:

@@ -8,18 +8,31 @@ the loss is the negative ELBO with a weight on the KL term:
 beta = 1 is the VAE, beta > 1 the beta-VAE (Higgins et al. 2017). ``kl_warmup_steps`` ramps beta from 0;
 ``capacity_max`` > 0 switches to the capacity-annealed objective of Burgess et al. 2018:
 recon + gamma * |KL - C|, C growing linearly from 0 to capacity_max over ``capacity_steps``.
+
+``tc=True`` is the beta-TCVAE of Chen et al. 2018: the KL term is split into the index-code mutual
+information, the total correlation of q(z) and the dimension-wise KL (``losses.kl_decomposition``),
+and beta weighs the total correlation only:  L = recon + MI + beta * TC + dimwise KL.
+
+``second_stage_start > 0`` makes it the 2-stage VAE of Dai & Wipf 2019: from that step on the first
+VAE is frozen and a second, fully connected VAE is fitted on its latent codes z ~ q(z|x), with a
+Gaussian likelihood whose variance gamma^2 is learned; new images are u ~ N(0, I) decoded by the
+second VAE into z, then by the first into x. The prior of the first VAE is thus replaced by the
+distribution its codes really have, which closes the "holes" that prior samples fall into.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import torch
+from torch import nn
 
 from .. import losses
-from .base import GenerativeModel, check, standard_normal
+from .base import DEFAULT_LR, GenerativeModel, adam, check, standard_normal
+from .blocks import build_decoder, build_encoder, mlp
 from .capabilities import Encoder, GaussianPosterior, LatentModel, Sampler
-from .blocks import build_decoder, build_encoder
 
 
 @dataclass
@@ -38,6 +51,10 @@ class VAEConfig:
     capacity_max: float = 0.0  # > 0: Burgess et al. capacity objective, C in nats
     capacity_steps: int = 100_000  # steps over which C grows from 0 to capacity_max
     gamma: float = 1000.0  # weight of |KL - C| in the capacity objective
+    tc: bool = False  # beta-TCVAE: beta weighs only the total correlation of q(z) (Chen et al. 2018)
+    second_stage_start: int = 0  # > 0: the 2-stage VAE; from this step on, fit a second VAE on the codes
+    second_hidden: tuple[int, ...] = (1024, 1024)  # widths of the second VAE's MLPs (Dai & Wipf: 3 x 1024)
+    second_latent_dim: int = 0  # latent size of the second VAE; 0 = latent_dim
 
     def __post_init__(self):
         check(self.arch in ("conv", "mlp"), f"arch must be 'conv' or 'mlp', got '{self.arch}'")
@@ -50,6 +67,33 @@ class VAEConfig:
         check(self.capacity_max >= 0, f"capacity_max must be a number >= 0, got {self.capacity_max}")
         check(self.capacity_steps >= 1, f"capacity_steps must be an integer >= 1, got {self.capacity_steps}")
         check(all(h >= 1 for h in self.hidden), "hidden widths must be integers >= 1")
+        check(self.second_stage_start >= 0, f"second_stage_start must be an integer >= 0 (0: one stage), "
+                                            f"got {self.second_stage_start}")
+        check(len(self.second_hidden) >= 1 and all(h >= 1 for h in self.second_hidden),
+              f"second_hidden must be a comma-separated list of integers >= 1, got {self.second_hidden}")
+        check(self.second_latent_dim >= 0, f"second_latent_dim must be an integer >= 0, got {self.second_latent_dim}")
+        check(not (self.tc and self.capacity_max > 0), "tc and capacity_max are two different objectives; set one")
+
+
+class SecondStage(nn.Module):
+    """The second VAE of Dai & Wipf 2019 on codes z (B, D): u ~ q(u|z), z ~ N(dec(u), gamma^2 I)."""
+
+    def __init__(self, latent_dim: int, hidden: tuple[int, ...], inner_dim: int):
+        super().__init__()
+        self.encoder = mlp([latent_dim, *hidden, 2 * inner_dim])
+        self.decoder = mlp([inner_dim, *reversed(hidden), latent_dim])
+        self.log_gamma = nn.Parameter(torch.zeros(()))  # learned: gamma -> the codes' residual scale
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))  # updates done (0: not fitted)
+
+    def loss(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        mu, logvar = self.encoder(z).chunk(2, dim=1)  # (B, d2) each
+        u = losses.reparameterize(mu, logvar)
+        d = z.shape[1]
+        gamma2 = (2 * self.log_gamma).exp()
+        rec = ((z - self.decoder(u)).pow(2).sum(1) / (2 * gamma2) + d * self.log_gamma
+               + 0.5 * d * math.log(2 * math.pi)).mean()
+        kl = losses.kl_normal_standard(mu, logvar).sum(1).mean()
+        return {"loss": rec + kl, "stage2_recon": rec, "stage2_kl": kl, "stage2_gamma": self.log_gamma.exp()}
 
 
 class VAE(GenerativeModel):
@@ -66,6 +110,16 @@ class VAE(GenerativeModel):
         # One encoder trunk, two linear heads would do; a single 2d-wide output is the same and faster.
         self.encoder = build_encoder(config.arch, shape, 2 * d, config.hidden, config.channels)
         self.decoder = build_decoder(config.arch, shape, d, config.hidden, config.channels)
+        self.stage2 = None
+        if config.second_stage_start > 0:
+            self.stage2 = SecondStage(d, tuple(config.second_hidden), config.second_latent_dim or d)
+
+    def configure_optimizers(self, train):
+        if self.stage2 is None:
+            return super().configure_optimizers(train)
+        first = [p for name, p in self.named_parameters() if not name.startswith("stage2.")]
+        opt = {"lr": train.lr or DEFAULT_LR, "betas": train.betas, "weight_decay": train.weight_decay}
+        return {"model": adam(first, **opt), "stage2": adam(self.stage2.parameters(), **opt)}
 
     # ---- the probabilistic pieces ----
     def encode_dist(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,6 +161,11 @@ class VAE(GenerativeModel):
         z = losses.reparameterize(mu, logvar)
         rec = self.recon_nll(self.decoder(z), x, constant=False).mean()
         kl = losses.kl_normal_standard(mu, logvar).sum(1).mean()
+        if self.config.tc:  # beta-TCVAE: MI + beta * TC + dimension-wise KL in place of beta * KL
+            parts = losses.kl_decomposition(z, mu, logvar)
+            beta = self.beta_at(step)
+            total = rec + parts["mutual_info"] + beta * parts["total_correlation"] + parts["dimwise_kl"]
+            return {"loss": total, "recon": rec, "kl": kl, **parts}
         if self.config.capacity_max > 0:
             c = self.config.capacity_max * min(1.0, step / self.config.capacity_steps)
             total = rec + self.config.gamma * (kl - c).abs()
@@ -114,8 +173,32 @@ class VAE(GenerativeModel):
             total = rec + self.beta_at(step) * kl
         return {"loss": total, "recon": rec, "kl": kl}
 
+    def train_step(self, batches, optimizers, step):
+        """The base's Adam step on the loss; from ``second_stage_start`` on, the second VAE's step instead."""
+        if self.stage2 is not None and step >= self.config.second_stage_start:
+            return self._second_stage_step(batches.next().x, optimizers["stage2"])
+        return super().train_step(batches, optimizers, step)
+
+    def _second_stage_step(self, x: torch.Tensor, opt) -> dict[str, torch.Tensor]:
+        """One update of the second VAE on codes z ~ q(z|x) of the frozen first one."""
+        was = self.encoder.training
+        self.encoder.eval()  # frozen: no BatchNorm statistics updated either
+        with torch.no_grad():
+            z = losses.reparameterize(*self.encode_dist(x))
+        self.encoder.train(was)
+        out = self.stage2.loss(z)
+        opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        opt.step()
+        self.stage2.steps += 1
+        return {k: v.detach() for k, v in out.items()}
+
     @torch.no_grad()
     def sample_latent(self, n, generator=None):
+        """Codes of new images: N(0, I) draws, or, once a second stage is fitted, its decoded draws."""
+        if self.stage2 is not None and int(self.stage2.steps) > 0:
+            inner = self.config.second_latent_dim or self.config.latent_dim
+            return self.stage2.decoder(standard_normal(n, inner, generator, self.device))
         return standard_normal(n, self.config.latent_dim, generator, self.device)
 
     def latent_scale(self):
