@@ -52,8 +52,20 @@ def cmd_train(args) -> int:
         return 0
     if not args.out:
         raise GenlabError("genlab train needs --out RUN (the run directory to write) or --resume RUN")
-    train(args.model or "vae", args.data or "fashion-mnist", args.out, settings=_settings(args.set),
-          config_file=args.config, epochs=args.epochs, steps=args.steps, seed=args.seed, device=args.device,
+    model, data, config_file = args.model or "vae", args.data or "fashion-mnist", args.config
+    if args.recipe:
+        from . import recipes
+
+        if args.config:
+            raise GenlabError("give --recipe NAME or --config FILE, not both (--set changes single settings)")
+        recipe = recipes.get(args.recipe)
+        if recipe.data is None and not args.data:
+            raise GenlabError(f"recipe '{recipe.name}' trains on your images: give --data FOLDER")
+        if args.model and args.model != recipe.model:
+            raise GenlabError(f"recipe '{recipe.name}' trains a {recipe.model} model; drop --model {args.model}")
+        model, data, config_file = recipe.model, args.data or recipe.data, recipe.path
+    train(model, data, args.out, settings=_settings(args.set),
+          config_file=config_file, epochs=args.epochs, steps=args.steps, seed=args.seed, device=args.device,
           quiet=args.quiet, image_size=args.image_size)
     if os.environ.get("RANK", "0") == "0":
         print(f"trained: {args.out} (samples in {Path(args.out) / 'samples'})")
@@ -249,6 +261,12 @@ def cmd_explore(args) -> int:
 
 
 # ---------------------------------------------------------------- parser
+def _recipe_names() -> list[str]:
+    from .recipes import names
+
+    return names()
+
+
 def _run_arg(p):
     p.add_argument("run", help="run directory written by genlab train --out")
     p.add_argument("--device", default="cpu", help="cpu, cuda, mps (default cpu)")
@@ -268,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="length of the whole run in steps (wins over --epochs)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="set any model or training config field")
     p.add_argument("--config", help="JSON or TOML file of settings")
+    p.add_argument("--recipe", help="a named training configuration shipped with genlab (model, data and settings): "
+                                    + ", ".join(_recipe_names()))
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--device", help="cpu, cuda, cuda:N, mps or auto (default cpu)")
     p.add_argument("--image-size", type=int, help="resize images to this size (image folders; default 64)")

@@ -113,6 +113,8 @@ def read_config_file(path: str | Path) -> dict[str, object]:
         raise GenlabError(f"config file '{path}' must hold a mapping of key: value")
     flat: dict[str, object] = {}
     for k, v in data.items():
+        if k == "recipe" and isinstance(v, dict):  # a recipe's description (genlab.recipes), not a setting
+            continue
         if isinstance(v, dict) and k in ("model", "train"):
             flat.update({f"{k}.{kk}": vv for kk, vv in v.items()})
         else:

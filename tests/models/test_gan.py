@@ -282,7 +282,7 @@ def test_default_cgan_on_a_tiny_folder_keeps_noise_apart(tmp_path):
     for label in (0, 1):
         x = m.sample(8, torch.Generator().manual_seed(1), labels=label)  # (8, 1, 16, 16)
         spread = torch.cdist(x.flatten(1), x.flatten(1)).sum() / (8 * 7)
-        assert spread > 0.5  # pixels in [0, 1] over 256 pixels: clearly different pictures, not one
+        assert spread > 0.9  # here 0.7-0.8 without the mode-seeking term, 1.0-1.2 with it (2 seeds)
 
 
 # ---- persistence ----
