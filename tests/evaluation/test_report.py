@@ -26,7 +26,7 @@ def runs(tmp_path_factory):
             "latent_continuity"}),
     ("vae", {"recon_mse", "elbo", "nll_iwae", "iwae_k", "active_units", "kl_per_dim", "fid", "kid", "precision",
              "recall", "latent_completeness", "latent_continuity"}),
-    ("cgan", {"fid", "kid", "precision", "recall", "cond_accuracy"}),
+    ("cgan", {"fid", "kid", "precision", "recall", "cond_accuracy", "class_diversity", "class_recall"}),
 ])
 def test_report_keys_and_measurements(runs, name, keys, tmp_path):
     report = genlab.evaluate(runs[name], tmp_path / "r.json", settings=EvalSettings.quick())

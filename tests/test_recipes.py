@@ -1,0 +1,32 @@
+import pytest
+
+from genlab import recipes
+from genlab.cli import main
+from genlab.errors import GenlabError
+from genlab.models import MODELS
+from genlab.training.run import make_configs
+
+
+@pytest.mark.parametrize("name", recipes.names())
+def test_every_recipe_is_a_valid_configuration(name):
+    r = recipes.get(name)
+    assert r.version >= 1 and r.model in MODELS and r.about
+    shape = (1, 64, 64) if r.data == "dsprites" else (1, 32, 32) if r.data is None else (1, 28, 28)
+    configs = make_configs(r.model, shape, 5 if r.data is None else 10, config_file=r.path)
+    assert configs["train"].epochs or configs["train"].steps  # a recipe says how long it trains
+
+
+def test_recipes_named_in_the_readme_exist():
+    assert {"gan-ns-fashion", "gan-mm-fashion", "vae-fashion", "vae2-fashion"} <= set(recipes.names())
+
+
+def test_unknown_recipe_lists_the_valid_ones():
+    with pytest.raises(GenlabError, match="gan-ns-fashion"):
+        recipes.get("gan-fashion")
+
+
+def test_cli_recipe_errors(tmp_path, capsys):
+    assert main(["train", "--recipe", "gan-ns-fashion", "--config", "x.toml", "--out", str(tmp_path / "r")]) == 2
+    assert main(["train", "--recipe", "gan-ns-fashion", "--model", "vae", "--out", str(tmp_path / "r")]) == 2
+    assert "trains a gan model" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
