@@ -70,7 +70,7 @@ def evaluate_reconstruction(model, data, batch_size: int = 500) -> dict[str, flo
             mu, logvar = model.encode_dist(x)  # (B, D) each
             x_hat = model.decode(mu)
             z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=g).to(dev)
-            sums["recon_nll"] += float(model.recon_nll(model.decoder(z), x).sum())
+            sums["recon_nll"] -= float(model.log_px_given_z(x, z.unsqueeze(1)).sum())  # one posterior sample
             sums["kl"] += float(losses.kl_normal_standard(mu, logvar).sum())
         else:
             x_hat = model.decode(model.encode(x))
