@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from genlab import TrainConfig, load, train
+from genlab import load, train
 from genlab.audio import metrics, pitch
 from genlab.audio.features import FeatureConfig
 from genlab.audio.wav import read_wav, write_wav
