@@ -17,7 +17,7 @@ import torch
 
 from ..data import load_run_data, to_float
 from ..errors import GenlabError
-from ..models.capabilities import Conditional, VoiceConverter, supports
+from ..models.capabilities import Conditional, Sampler, VoiceConverter, supports
 from . import disentanglement, diversity, fid, latent, likelihood
 
 
@@ -347,11 +347,9 @@ def write_report(report: dict, out: Path, model, s: EvalSettings) -> None:
         shown = f"{value:.4g}" if isinstance(value, float) else str(value)
         measured = report["measured"].get(key, "")
         lines.append(f"| {key} | {shown} | {json.dumps(measured) if measured else ''} |")
-    try:
+    if supports(model, Sampler):
         grid = save_grid(generate(model, 64, s), stem.with_name(stem.name + "_samples.png"))
         lines += ["", f"![samples]({grid.name})"]
-    except GenlabError:
-        pass
     if "kl_per_dim" in report:
         lines += ["", "KL per latent dimension (nats): " + ", ".join(f"{v:.2f}" for v in report["kl_per_dim"])]
         plot = _kl_plot(report["kl_per_dim"], stem.with_name(stem.name + "_kl.png"))
