@@ -1,7 +1,7 @@
 """genlab's VAE against pythae's VAE on Fashion-MNIST: training throughput and test loss, side by side.
 
-Run it from the repository root with a Python that has both libraries (pythae lives outside the
-repository, see /work/shared/PEERS.md):
+Run it from the repository root with a Python that has both libraries (pythae is installed in its own
+virtual environment beside the repository, never into it):
 
     python3 -m venv ../pythae-venv
     ../pythae-venv/bin/pip install torch==2.13.0 pythae
