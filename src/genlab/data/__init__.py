@@ -17,7 +17,8 @@ from genlab.data.folders import (DEFAULT_IMAGE_SIZE, load_folder, load_image_fol
                                  load_unpaired_folder)
 from genlab.data.paired import load_edges2fashion, load_maps
 from genlab.data.unpaired import combine_unpaired, load_fashion_stripes
-from genlab.data.voices import espeak_available, is_voice_folder, load_voice_folder, load_voices
+from genlab.data.voices import (espeak_available, festival_available, is_voice_folder, load_recorded_voices,
+                               load_voice_folder, load_voices)
 from genlab.errors import GenlabError, one_of
 
 SPLITS = ("train", "test")
@@ -40,8 +41,11 @@ _BUILTINS = {
              load_maps, lambda: True),
     "fashion-stripes": ("unpaired: plain garments (A) / striped garments (B), disjoint halves, 30k/5k each, 28x28",
                         load_fashion_stripes, lambda: idx.is_available("fashion-mnist")),
-    "voices": (("unpaired voices: log-mel segments of a low (A) and a high (B) espeak-ng voice, disjoint sentences "
-                "(test: 12 held-out sentences read by both), 1x80x64"), load_voices, espeak_available),
+    "voices": (("unpaired voices: WORLD features of a low (A) and a high (B) espeak-ng voice, disjoint sentences "
+                "(test: 12 held-out sentences read by both); small, for tests"), load_voices, espeak_available),
+    "recorded-voices": (("unpaired voices: festival's kal (male, A) and CMU ARCTIC SLT (female, B), voices built "
+                         "from recordings, 54 + 54 disjoint sentences (test: 20 held-out read by both)"),
+                        load_recorded_voices, festival_available),
 }
 
 DATASETS: dict[str, str] = {name: entry[0] for name, entry in _BUILTINS.items()}
@@ -76,7 +80,7 @@ def load_dataset(name: str, split: str = "train", image_size: int | None = None)
                 data.pair = resize_images(data.pair, image_size)
         return data
     path = Path(name).expanduser()
-    if path.is_dir() and is_voice_folder(path):  # trainA/ trainB/ of WAV files: spectrogram segments
+    if path.is_dir() and is_voice_folder(path):  # trainA/ trainB/ of WAV files: vocoder feature segments
         return load_voice_folder(path, split)
     if path.exists() or any(sep in name for sep in ("/", "\\")) or name.startswith("."):
         return load_folder(path, split, image_size or DEFAULT_IMAGE_SIZE)

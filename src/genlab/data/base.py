@@ -1,7 +1,8 @@
 """The in-memory dataset every model trains on, and batching by indexing.
 
 All images are held as one uint8 tensor ``(N, C, H, W)``; a batch is ``images[idx]`` converted to
-float in [0, 1]. No per-sample Python loop anywhere on the training path.
+float in [0, 1]. Audio features (the voice datasets) are held as float32 ``(N, 1, D, T)`` and used as
+they are. No per-sample Python loop anywhere on the training path.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class ImageData:
     """
 
     name: str
-    images: torch.Tensor  # (N, C, H, W) uint8
+    images: torch.Tensor  # (N, C, H, W) uint8, or float32 features (voices)
     labels: torch.Tensor | None = None  # (N,) int64
     classes: list[str] | None = None
     factors: torch.Tensor | None = None  # (N, F) int64
@@ -31,8 +32,9 @@ class ImageData:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
-            raise ValueError(f"images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
+        if self.images.dtype not in (torch.uint8, torch.float32) or self.images.ndim != 4:
+            raise ValueError(f"images must be uint8 (N, C, H, W) (or float32 features), got {self.images.dtype} "
+                             f"{tuple(self.images.shape)}")
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -58,7 +60,9 @@ class ImageData:
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, C, H, W) -> float32 in [0, 1]."""
+    """uint8 (B, C, H, W) -> float32 in [0, 1]; float features are returned as float32 copies, unscaled."""
+    if images.dtype != torch.uint8:
+        return images.float().clone()
     return images.float().div_(255.0)
 
 

@@ -1,32 +1,34 @@
-"""CycleGAN-VC: unpaired voice conversion on log-mel spectrograms (Kaneko and Kameoka 2018,
+"""CycleGAN-VC: unpaired voice conversion on WORLD features (Kaneko and Kameoka 2018,
 "Parallel-Data-Free Voice Conversion Using Cycle-Consistent Adversarial Networks").
 
 The objective is CycleGAN's (see :mod:`genlab.models.cyclegan`): least-squares adversarial terms
 for G_AB / D_B and G_BA / D_A, lambda_cycle = 10 times the two L1 cycle terms, and
 lambda_cycle * lambda_identity (= 5, the paper's identity weight) times the two identity terms;
-discriminators see generated spectrograms through 50-segment history pools; Adam 2e-4 / (0.5, 0.999)
-with linear decay. Data: ``genlab.data.voices`` (A in ``.x``, B drawn independently from ``.pair``).
+discriminators see generated segments through 50-segment history pools; Adam 2e-4 / 1e-4, betas
+(0.5, 0.999), with linear decay. Data: ``genlab.data.voices`` (A in ``.x``, B drawn independently
+from ``.pair``).
 
-Networks. A spectrogram segment is an image (B, 1, n_mels, T) of speaker-normalised log-mel values
-z / CLIP in [-1, 1] (``.x`` in [0, 1] scaled to [-1, 1]).
+Features (:mod:`genlab.audio.vocoder`): with the ``world`` vocoder, per 5 ms frame the coded WORLD
+spectral envelope (D = 36 coefficients), log F0 and the aperiodicity; the ``griffin-lim`` fallback
+(no ``pyworld``) uses an 80-band log-mel per 8 ms frame. A training segment is (B, 1, D, T) of
+speaker-normalised features z = (f - mean) / std (128 frames for WORLD).
 
-- Generator (the paper's 1-D gated CNN, widths scaled by ``channels``): the mel bands are the channels
-  of 1-D convolutions over time. Conv(15) GLU -> 2 x [Conv(5, stride 2) IN GLU] (downsample) ->
-  ``n_blocks`` residual blocks [Conv(3) IN GLU, Conv(3) IN, + skip] -> 2 x [Conv(5) pixel-shuffle x2 IN GLU]
-  (upsample) -> Conv(15) to n_mels. A gated linear unit is GLU(a, b) = a * sigmoid(b) (Dauphin et al. 2017).
-  Linear output (no tanh), any length T (padded to a multiple of 4 inside).
-- Discriminator: the 2-D PatchGAN of the image models on the (n_mels, T) picture, instance norm.
+- Generator (the paper's 1-D gated CNN, widths scaled by ``channels``): the D coefficients are the
+  channels of 1-D convolutions over time. Conv(15) GLU -> 2 x [Conv(5, stride 2) IN GLU] ->
+  ``n_blocks`` residual blocks [Conv(3) IN GLU, Conv(3) IN, + skip] -> 2 x [Conv(5) pixel-shuffle x2
+  IN GLU] -> Conv(15) to D. GLU(a, b) = a * sigmoid(b) (Dauphin et al. 2017). With ``residual``
+  (the default) the network predicts a correction added to its input, its last layer starting at
+  zero: training starts from the per-coefficient mean/variance conversion of the envelope and learns
+  what that linear map misses. Any length T (padded to a multiple of 4 inside).
+- Discriminator: the 2-D PatchGAN of the image models on the (D, T) picture, instance norm.
 
-Back to sound (:meth:`CycleGANVoice.convert`): log-mel of the input (16 kHz) -> normalise with the
-source speaker's statistics -> generator -> denormalise with the target's -> Griffin-Lim
-(:func:`genlab.audio.features.mel_to_wave`) -> explicit pitch: the source F0 track is mapped by the
-log-Gaussian transform (CycleGAN-VC's) and the waveform is pitch-shifted (phase vocoder + resampling)
-by the ratio of the mapped median F0 to the median F0 actually heard in the Griffin-Lim output. When
-the generator has already produced the target's pitch, the ratio is ~1 and nothing is shifted; when it
-kept the source's, the shift brings it to the target. The shift is one ratio per utterance and moves
-the whole spectrum (formants too), which the generator's envelope already accounts for only in part.
-The per-speaker mel and log-F0 statistics live in the ``stats`` network's buffers, saved in
-``stats.safetensors`` with the weights.
+Back to sound (:meth:`CycleGANVoice.convert`), as CycleGAN-VC: WORLD analysis of the input ->
+normalise the envelope with the source speaker's statistics -> generator -> denormalise with the
+target's; log F0 mapped by the two speakers' log-F0 means and standard deviations,
+log f0' = (log f0 - mu_src) / sigma_src * sigma_tgt + mu_tgt; aperiodicity carried over; WORLD
+synthesis. (Griffin-Lim: the waveform from the converted log-mel, then one pitch-shift ratio per
+utterance to the mapped median F0.) The statistics live in the ``stats`` network's buffers, saved in
+the run directory as ``stats.safetensors`` with the weights.
 """
 
 from __future__ import annotations
@@ -53,13 +55,14 @@ from .translation_blocks import (
 
 @dataclass
 class CycleGANVoiceConfig:
-    """CycleGAN-VC hyper-parameters (the paper's where noted) and the spectrogram settings."""
+    """CycleGAN-VC hyper-parameters (the paper's where noted) and the vocoder settings."""
 
-    image_shape: tuple[int, int, int] = (1, 80, 64)  # (1, n_mels, frames per training segment), set from the data
+    image_shape: tuple[int, int, int] = (1, 36, 128)  # (1, features per frame, frames per segment), from the data
     channels: int = 32  # generator width after the first GLU (paper: 128); 2x and 4x after the downsamplings
     n_blocks: int = 6  # residual GLU blocks (paper: 6)
+    residual: bool = True  # the generator adds a correction to its input (its last layer starts at zero)
     ndf: int = 16  # PatchGAN width (paper: 128 in a gated 2-D CNN; kept small for CPU training)
-    patch_layers: int = 2  # stride-2 layers of the PatchGAN (receptive field 34 x 34 bins x frames)
+    patch_layers: int = 2  # stride-2 layers of the PatchGAN
     lambda_cycle: float = 10.0  # paper: 10
     lambda_identity: float = 0.5  # fraction of lambda_cycle (paper: identity weight 5)
     pool_size: int = 50
@@ -67,18 +70,25 @@ class CycleGANVoiceConfig:
     lr_d: float | None = None  # D's rate; None: half the base rate (the paper's 1e-4)
     betas: tuple[float, ...] = (0.5, 0.999)
     decay_start: float = 0.5  # fraction of the run at constant lr, then linear decay to 0
-    sample_rate: int = 16000  # the spectrogram settings of genlab.audio.features.FeatureConfig
-    n_fft: int = 512
+    vocoder: str = "auto"  # 'world' (WORLD, needs pyworld) or 'griffin-lim'; 'auto': world when installed
+    sample_rate: int = 16000
+    frame_period: float = 5.0  # ms per frame (WORLD)
+    n_fft: int = 512  # Griffin-Lim's STFT and hop (samples)
     hop: int = 128
     fmin: float = 50.0
     fmax: float = 8000.0
-    clip: float = 3.0  # normalised log-mel range [-clip, clip] (genlab.data.voices.CLIP)
     griffin_lim_iters: int = 60
 
     def __post_init__(self):
+        from ..audio.vocoder import VOCODERS, default_vocoder
+
         self.image_shape = tuple(self.image_shape)
+        if self.vocoder == "auto":
+            self.vocoder = default_vocoder()
+        check(self.vocoder in VOCODERS, f"vocoder must be one of {', '.join(VOCODERS)} (or auto), got '{self.vocoder}'")
         check(len(self.image_shape) == 3 and self.image_shape[0] == 1 and min(self.image_shape) >= 1,
-              f"image_shape must be (1, n_mels, frames), got {self.image_shape}; train on voice data (--data voices)")
+              f"image_shape must be (1, features, frames), got {self.image_shape}; train on voice data "
+              "(--data recorded-voices or voices)")
         check(self.image_shape[2] % 4 == 0 and self.image_shape[2] >= 16,
               f"the training segments must be a multiple of 4 frames, at least 16, got {self.image_shape[2]}")
         check(self.channels >= 1 and self.ndf >= 1, f"channels and ndf must be >= 1, got {self.channels}, {self.ndf}")
@@ -89,13 +99,14 @@ class CycleGANVoiceConfig:
         check_rates(self)
         check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "betas must be two numbers in [0, 1)")
         check(0 <= self.decay_start <= 1, f"decay_start must be in [0, 1], got {self.decay_start}")
-        check(self.clip > 0 and self.griffin_lim_iters >= 1, "clip must be > 0 and griffin_lim_iters >= 1")
+        check(self.frame_period > 0 and self.griffin_lim_iters >= 1, "frame_period must be > 0 and griffin_lim_iters >= 1")
 
     @property
-    def features(self):
-        from ..audio.features import FeatureConfig
+    def vocoder_settings(self):
+        from ..audio.vocoder import VocoderSettings
 
-        return FeatureConfig(self.sample_rate, self.n_fft, self.hop, self.image_shape[1], self.fmin, self.fmax)
+        return VocoderSettings(self.vocoder, self.sample_rate, self.image_shape[1], self.frame_period, self.n_fft,
+                               self.hop, self.fmin, self.fmax, self.griffin_lim_iters)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,49 +151,58 @@ class UpGLU(nn.Module):
 
 
 class VoiceGenerator(nn.Module):
-    """(B, 1, n_mels, T) -> (B, 1, n_mels, T): the CycleGAN-VC 1-D gated CNN (see the module docstring)."""
+    """(B, 1, D, T) -> (B, 1, D, T): the CycleGAN-VC 1-D gated CNN (see the module docstring)."""
 
-    def __init__(self, n_mels: int, c: int = 32, n_blocks: int = 6):
+    def __init__(self, n_features: int, c: int = 32, n_blocks: int = 6, residual: bool = False):
         super().__init__()
+        self.residual = residual
         self.net = nn.Sequential(
-            GLUConv(n_mels, c, 15, norm=False),
+            GLUConv(n_features, c, 15, norm=False),
             GLUConv(c, 2 * c, 5, stride=2), GLUConv(2 * c, 4 * c, 5, stride=2),  # T -> T / 4
             *[ResidualGLU(4 * c) for _ in range(n_blocks)],
             UpGLU(4 * c, 2 * c), UpGLU(2 * c, c),  # T / 4 -> T
-            nn.Conv1d(c, n_mels, 15, padding=7))
+            nn.Conv1d(c, n_features, 15, padding=7))
+        if residual:  # start as the identity: the correction's last layer is zero
+            nn.init.zeros_(self.net[-1].weight)
+            nn.init.zeros_(self.net[-1].bias)
 
     def forward(self, x):
         t = x.shape[-1]
         pad = (-t) % 4
-        h = x.squeeze(1)  # (B, n_mels, T)
+        h = x.squeeze(1)  # (B, D, T)
         if pad:
             h = nn.functional.pad(h, (0, pad), mode="replicate")
-        return self.net(h)[..., :t].unsqueeze(1)
+        out = self.net(h)[..., :t].unsqueeze(1)
+        return x + out if self.residual else out
 
 
 class VoiceStats(nn.Module):
     """Both speakers' statistics as buffers (row 0: A, row 1: B), saved in ``stats.safetensors``."""
 
-    def __init__(self, n_mels: int):
+    def __init__(self, n_features: int):
         super().__init__()
-        self.register_buffer("mel_mean", torch.zeros(2, n_mels))
-        self.register_buffer("mel_std", torch.ones(2, n_mels))
+        self.register_buffer("mean", torch.zeros(2, n_features))
+        self.register_buffer("std", torch.ones(2, n_features))
         self.register_buffer("logf0", torch.tensor([[math.log(100.0), 0.1], [math.log(200.0), 0.1]]))
         self.register_buffer("ready", torch.zeros((), dtype=torch.bool))
 
     def set_from(self, meta: dict, config: CycleGANVoiceConfig) -> None:
+        from ..audio.vocoder import settings_dict
+
         v = meta.get("voice") if isinstance(meta, dict) else None
         if v is None:
-            raise GenlabError("cyclegan-voice trains on voice data: --data voices, or a folder with trainA/ trainB/ "
-                              "of WAV files")
-        f, want = v["features"], config.features
-        if (f["sample_rate"], f["n_fft"], f["hop"], f["n_mels"]) != (want.sample_rate, want.n_fft, want.hop,
-                                                                       want.n_mels) or v["clip"] != config.clip:
-            raise GenlabError(f"the voice data's spectrogram settings {f} differ from the model's; set the model's "
-                              "sample_rate, n_fft, hop and clip to the data's")
+            raise GenlabError("cyclegan-voice trains on voice data: --data recorded-voices (or voices), or a folder "
+                              "with trainA/ trainB/ of WAV files")
+        have, want = dict(v["vocoder"]), settings_dict(config.vocoder_settings)
+        have.pop("griffin_lim_iters", None)
+        want.pop("griffin_lim_iters", None)
+        if have != want:
+            diff = ", ".join(f"{k}={have.get(k)!r}" for k in sorted(want) if have.get(k) != want[k])
+            raise GenlabError(f"the voice data was analysed with other vocoder settings ({diff}) than the model's; "
+                              "set the model's to the data's (a WORLD run needs pyworld: pip install pyworld-prebuilt)")
         for i, s in enumerate((v["A"], v["B"])):
-            self.mel_mean[i] = torch.tensor(s["mel_mean"])
-            self.mel_std[i] = torch.tensor(s["mel_std"])
+            self.mean[i] = torch.tensor(s["mean"])
+            self.std[i] = torch.tensor(s["std"])
             self.logf0[i] = torch.tensor(s["logf0"])
         self.ready.fill_(True)
 
@@ -202,8 +222,8 @@ class CycleGANVoice(GenerativeModel):
         super().__init__(config)
         c = config
         _, m, t = c.image_shape
-        self.g_ab = VoiceGenerator(m, c.channels, c.n_blocks)
-        self.g_ba = VoiceGenerator(m, c.channels, c.n_blocks)
+        self.g_ab = VoiceGenerator(m, c.channels, c.n_blocks, c.residual)
+        self.g_ba = VoiceGenerator(m, c.channels, c.n_blocks, c.residual)
         self.d_a = PatchGAN(1, (m, t), c.ndf, c.patch_layers, "instance")
         self.d_b = PatchGAN(1, (m, t), c.ndf, c.patch_layers, "instance")
         self.stats = VoiceStats(m)
@@ -225,10 +245,10 @@ class CycleGANVoice(GenerativeModel):
         if not bool(self.stats.ready):
             self.stats.set_from(batches.data.meta, c)
         if batches.data.pair is None:
-            raise GenlabError("cyclegan-voice trains on two voices: --data voices, or trainA/ trainB/ WAV folders")
-        a = batches.next().x * 2 - 1  # (B, 1, n_mels, T), speaker-normalised log-mel / clip
+            raise GenlabError("cyclegan-voice trains on two voices: --data recorded-voices, or trainA/ trainB/ WAV folders")
+        a = batches.next().x  # (B, 1, D, T), speaker-normalised features
         check_shape(a, c.image_shape, "this cyclegan-voice model (voice A)")
-        b = batches.gather(torch.randint(0, len(batches.data), (a.shape[0],))).pair * 2 - 1  # independent of a
+        b = batches.gather(torch.randint(0, len(batches.data), (a.shape[0],))).pair  # independent of a
         check_shape(b, c.image_shape, "this cyclegan-voice model (voice B)")
         return cycle_update(self, a, b, optimizers, "lsgan")
 
@@ -239,59 +259,58 @@ class CycleGANVoice(GenerativeModel):
     def input_shape(self, direction: str) -> tuple[int, int, int]:
         return tuple(self.config.image_shape)
 
-    @torch.no_grad()
-    def translate(self, images: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
-        """G_AB or G_BA on normalised spectrogram images (B, 1, n_mels, T) in [0, 1] (any T) -> [0, 1] (clamped)."""
+    def _generator(self, direction: str):
         check_direction(direction)
-        g = self.g_ab if direction == "AtoB" else self.g_ba
-        return ((g(images.to(self.device).float() * 2 - 1) + 1) * 0.5).clamp(0, 1)
+        return (self.g_ab, 0, 1) if direction == "AtoB" else (self.g_ba, 1, 0)
 
     @torch.no_grad()
-    def convert_log_mel(self, logmel: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
-        """Log-mel (n_mels, T) of the source voice -> log-mel (n_mels, T) in the target voice."""
-        check_direction(direction)
-        src, tgt = (0, 1) if direction == "AtoB" else (1, 0)
-        s, c = self.stats, self.config.clip
-        z = (logmel.to(self.device) - s.mel_mean[src, :, None]) / s.mel_std[src, :, None]
-        x = (z.clamp(-c, c) / c)[None, None]  # (1, 1, n_mels, T)
-        g = self.g_ab if direction == "AtoB" else self.g_ba
-        return (g(x)[0, 0].clamp(-1, 1) * c) * s.mel_std[tgt, :, None] + s.mel_mean[tgt, :, None]
+    def translate(self, images: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
+        """G_AB or G_BA on speaker-normalised feature segments (B, 1, D, T) (any T) -> (B, 1, D, T)."""
+        g, _, _ = self._generator(direction)
+        return g(images.to(self.device).float())
+
+    @torch.no_grad()
+    def convert_features(self, features: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
+        """Vocoder features (D, T) of the source voice -> features (D, T) in the target voice."""
+        g, src, tgt = self._generator(direction)
+        s = self.stats
+        z = (features.to(self.device).float() - s.mean[src, :, None]) / s.std[src, :, None]
+        return g(z[None, None])[0, 0] * s.std[tgt, :, None] + s.mean[tgt, :, None]
+
+    def convert_f0(self, f0: np.ndarray, direction: str = "AtoB") -> np.ndarray:
+        """F0 (Hz, 0 = unvoiced) mapped by the log-Gaussian transform between the two speakers."""
+        from ..audio.pitch import convert_f0
+
+        _, src, tgt = self._generator(direction)
+        lf = self.stats.logf0.cpu().double().numpy()
+        return convert_f0(np.asarray(f0, dtype=np.float64), tuple(lf[src]), tuple(lf[tgt]))
 
     @torch.no_grad()
     def convert(self, waveform, sample_rate: int, direction: str = "AtoB", pitch: bool = True) -> tuple[np.ndarray, int]:
         """Speech in one voice -> (the same words in the other voice as float32 mono, the model's sample rate).
 
-        ``waveform``: mono (N,) float (numpy or torch) at ``sample_rate`` Hz (resampled to 16 kHz);
-        ``pitch=False`` skips the explicit F0 correction (see the module docstring).
+        ``waveform``: mono (N,) float (numpy or torch) at ``sample_rate`` Hz (resampled to the model's);
+        ``pitch=False`` keeps the source's F0 (the envelope is still converted).
         """
-        from ..audio.features import log_mel, mel_to_wave
-        from ..audio.pitch import convert_f0, estimate_f0, pitch_shift
+        from ..audio import vocoder
         from ..audio.wav import check_waveform, resample
 
         if not bool(self.stats.ready):
             raise GenlabError("this cyclegan-voice model has no speaker statistics (it was never trained); train it")
-        cfg = self.config.features
+        vs = self.config.vocoder_settings
         x = waveform.detach().cpu().numpy() if torch.is_tensor(waveform) else np.asarray(waveform)
         x = x.astype(np.float32)
         check_waveform(x, sample_rate, "the input audio")
-        x = resample(x, int(sample_rate), cfg.sample_rate)
-        converted = self.convert_log_mel(log_mel(x, cfg), direction).cpu()
-        y = mel_to_wave(converted, cfg, self.config.griffin_lim_iters)
-        if pitch:
-            src, tgt = (0, 1) if direction == "AtoB" else (1, 0)
-            lf = self.stats.logf0.cpu().double().numpy()
-            f0 = estimate_f0(x, cfg.sample_rate, cfg.hop)
-            f0_out = estimate_f0(y, cfg.sample_rate, cfg.hop)
-            if (f0 > 0).sum() >= 3 and (f0_out > 0).sum() >= 3:
-                want = float(np.median(convert_f0(f0[f0 > 0], tuple(lf[src]), tuple(lf[tgt]))))
-                ratio = float(np.clip(want / np.median(f0_out[f0_out > 0]), 0.5, 2.0))
-                y = pitch_shift(y, ratio)
-        return y.astype(np.float32), cfg.sample_rate
+        x = resample(x, int(sample_rate), vs.sample_rate)
+        a = vocoder.analyse(x, vs)
+        features = self.convert_features(torch.from_numpy(a.features), direction).cpu().numpy()
+        f0 = self.convert_f0(a.f0, direction) if pitch else a.f0
+        return vocoder.synthesise(features, f0, a.extra, vs), vs.sample_rate
 
     @torch.no_grad()
     def preview(self, batch, generator):
-        """Bands of six rows of spectrograms (low frequencies at the bottom): A | G_AB(A) | cycle | B | G_BA(B) | cycle."""
+        """Bands of six rows of feature segments (low coefficients at the bottom): A | G_AB(A) | cycle | B | G_BA(B) | cycle."""
         a, b = batch.x, batch.pair
         ab, ba = self.translate(a), self.translate(b, "BtoA")
         rows = [a, ab, self.translate(ab, "BtoA"), b, ba, self.translate(ba)]
-        return preview_rows([r.flip(2) for r in rows], a.shape[0])
+        return preview_rows([(r.flip(2) / 6 + 0.5).clamp(0, 1) for r in rows], a.shape[0])

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..data.base import ImageData
+from ..data.base import ImageData, to_float
 
 
 @dataclass
@@ -37,8 +37,8 @@ class Batches:
         # Hold the data as float on the device once (Fashion-MNIST: 188 MB) when it is small enough,
         # so a batch is one gather; larger sets are converted batch by batch.
         small = data.images.numel() <= 400_000_000
-        self._x = data.images.to(self.device).float().div_(255) if small else None
-        self._pair = (data.pair.to(self.device).float().div_(255) if small and data.pair is not None else None)
+        self._x = to_float(data.images.to(self.device)) if small else None
+        self._pair = to_float(data.pair.to(self.device)) if small and data.pair is not None else None
         self._y = data.labels.to(self.device) if data.labels is not None else None
 
     def _permutation(self, epoch: int) -> torch.Tensor:
@@ -62,8 +62,8 @@ class Batches:
             x = self._x[dev_idx]
             pair = self._pair[dev_idx] if self._pair is not None else None
         else:
-            x = d.images[idx].to(self.device).float().div_(255)
-            pair = d.pair[idx].to(self.device).float().div_(255) if d.pair is not None else None
+            x = to_float(d.images[idx].to(self.device))
+            pair = to_float(d.pair[idx].to(self.device)) if d.pair is not None else None
         y = self._y[idx.to(self.device)] if self._y is not None else None
         return Batch(x, y, pair, idx)
 
