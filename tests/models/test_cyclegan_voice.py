@@ -1,5 +1,6 @@
-"""cyclegan-voice: the GLU generator, voice data (folders, espeak-ng), training steps, save/load with the
-speaker statistics, conversion with the F0 mapping, resume, convert-voice CLI and evaluate_voice."""
+"""cyclegan-voice: the GLU generator, voice data (folders, espeak-ng, festival), training steps, save/load with
+the speaker statistics, WORLD conversion with the F0 mapping, the Griffin-Lim fallback, resume, convert-voice
+CLI and evaluate_voice in both directions."""
 
 import math
 import os
@@ -10,8 +11,7 @@ import pytest
 import torch
 
 from genlab import load, train
-from genlab.audio import metrics, pitch
-from genlab.audio.features import FeatureConfig
+from genlab.audio import metrics
 from genlab.audio.wav import read_wav, write_wav
 from genlab.cli import main
 from genlab.data import load_dataset
@@ -59,6 +59,9 @@ def tiny_run(voice_dir, tmp_path_factory):
 
 # ---- networks ----
 
+pytest.importorskip("pyworld")  # the WORLD vocoder (the Griffin-Lim fallback is tested by forcing it)
+
+
 @pytest.mark.parametrize("frames", [64, 37, 16])
 def test_generator_keeps_the_shape_for_any_length(frames):
     g = VoiceGenerator(20, c=4, n_blocks=1)
@@ -66,26 +69,39 @@ def test_generator_keeps_the_shape_for_any_length(frames):
     assert g(x).shape == x.shape
 
 
+def test_residual_generator_starts_as_the_identity():
+    g = VoiceGenerator(12, c=4, n_blocks=1, residual=True)
+    x = torch.randn(2, 1, 12, 40)
+    assert torch.equal(g(x), x)
+    loss = (g(x) - x.flip(-1)).pow(2).mean()
+    loss.backward()
+    assert g.net[-1].weight.grad.abs().sum() > 0  # and it learns from there
+
+
 def test_config_errors_are_one_line():
     with pytest.raises(GenlabError, match="multiple of 4"):
         build_model("cyclegan-voice", image_shape=(1, 80, 30))
-    with pytest.raises(GenlabError, match=r"\(1, n_mels, frames\)"):
+    with pytest.raises(GenlabError, match=r"\(1, features, frames\)"):
         build_model("cyclegan-voice", image_shape=(3, 80, 64))
+    with pytest.raises(GenlabError, match="vocoder must be one of"):
+        build_model("cyclegan-voice", vocoder="wavenet")
 
 
 # ---- data ----
 
 def test_voice_folder_loads_as_unpaired_segments(voice_dir):
     data = load_dataset(str(voice_dir), "train")
-    assert data.images.dtype == torch.uint8 and data.images.shape[1:] == (1, 80, 64)
+    # float WORLD features (36 coded envelope coefficients x 128 frames of 5 ms), not quantised images
+    assert data.images.dtype == torch.float32 and data.images.shape[1:] == (1, 36, 128)
     assert data.pair.shape == data.images.shape
     v = data.meta["voice"]
+    assert v["vocoder"]["name"] == "world"
     assert math.exp(v["A"]["logf0"][0]) == pytest.approx(108, rel=0.05)  # 100, 108, 116 Hz
     assert math.exp(v["B"]["logf0"][0]) == pytest.approx(230, rel=0.05)  # 22.05 kHz files resampled
     test = load_dataset(str(voice_dir), "test")
     assert test.meta["voice"]["A"] == v["A"]  # test clips use the training statistics
-    # quantised values are the normalised log-mel: speech frames sit around the middle of the range
-    assert 80 < float(data.images.float().mean()) < 170
+    # z-scores by each speaker's own statistics: mean ~0 and std ~1 per coefficient
+    assert abs(float(data.images.mean())) < 0.3 and 0.5 < float(data.images.std()) < 1.5
 
 
 def test_voices_dataset_from_espeak(tmp_path, monkeypatch):
@@ -97,18 +113,61 @@ def test_voices_dataset_from_espeak(tmp_path, monkeypatch):
     monkeypatch.setattr(voices, "TRAIN_A", voices.TRAIN_A[:2])
     monkeypatch.setattr(voices, "TRAIN_B", voices.TRAIN_B[:2])
     monkeypatch.setattr(voices, "HELD_OUT", voices.HELD_OUT[:2])
-    voices._voices_stats.cache_clear()
+    voices._builtin_stats.cache_clear()
     try:
         data = load_dataset("voices", "train")
         test = load_dataset("voices", "test")
     finally:
-        voices._voices_stats.cache_clear()
+        voices._builtin_stats.cache_clear()
     assert not set(voices.TRAIN_A) & set(voices.TRAIN_B)  # no sentence is read by both for training
     assert set(data.meta["texts_A"]).isdisjoint(data.meta["texts_B"])
     assert test.meta["texts_A"] == test.meta["texts_B"]  # the held-out sentences are read by both
     f0_a, f0_b = (math.exp(data.meta["voice"][v]["logf0"][0]) for v in "AB")
     assert f0_a < 130 and f0_b > 180  # a low and a high voice
-    assert data.images.shape[1:] == (1, 80, 64) and len(list(tmp_path.glob("voices/*.wav"))) == 2 * (2 * 2 + 2)
+    assert data.images.shape[1:] == (1, 36, 128) and len(list(tmp_path.glob("voices/*.wav"))) == 2 * (2 * 2 + 2)
+
+
+def test_recorded_voices_from_festival(tmp_path, monkeypatch):
+    from genlab.data import voices
+
+    if not voices.festival_available():
+        if os.environ.get("CI"):  # CI installs festival: never skipped there
+            raise AssertionError("festival and its voices are not installed")
+        pytest.skip("festival is not installed (apt-get install festival festvox-kallpc16k festvox-us-slt-hts)")
+    monkeypatch.setenv("GENLAB_DATA", str(tmp_path))
+    monkeypatch.setattr(voices, "RECORDED", {"A": voices.RECORDED["A"][:2], "B": voices.RECORDED["B"][:2],
+                                             "test": voices.RECORDED["test"][:1]})
+    voices._builtin_stats.cache_clear()
+    try:
+        data = load_dataset("recorded-voices", "train")
+        test = load_dataset("recorded-voices", "test")
+    finally:
+        voices._builtin_stats.cache_clear()
+    assert not set(voices.RECORDED["A"]) & set(voices.RECORDED["B"])
+    assert not set(voices.RECORDED["test"]) & (set(voices.RECORDED["A"]) | set(voices.RECORDED["B"]))
+    assert test.meta["texts_A"] == test.meta["texts_B"]
+    f0_a, f0_b = (math.exp(data.meta["voice"][v]["logf0"][0]) for v in "AB")
+    assert 80 < f0_a < 140 and 150 < f0_b < 250  # kal (male) and SLT (female)
+    assert len(list(tmp_path.glob("recorded-voices/*.wav"))) == 2 * (2 + 1)
+
+
+def test_griffin_lim_fallback_without_world(voice_dir, tmp_path, monkeypatch):
+    """Without pyworld the data, the model and its config use the log-mel + Griffin-Lim vocoder."""
+    from genlab.audio import world
+
+    monkeypatch.setattr(world, "world_available", lambda: False)
+    data = load_dataset(str(voice_dir), "train")
+    assert data.meta["voice"]["vocoder"]["name"] == "griffin-lim" and data.images.shape[1:] == (1, 80, 64)
+    out = tmp_path / "gl"
+    train("cyclegan-voice", str(voice_dir), out, settings=dict(TINY), steps=1, quiet=True)
+    model = load(out)
+    assert model.config.vocoder == "griffin-lim"
+    y, sr = model.convert(voice(120, seconds=0.5), SR)
+    assert sr == SR and np.isfinite(y).all() and len(y) > SR // 4
+    monkeypatch.setattr(world, "world_available", lambda: True)  # a WORLD model refuses log-mel data
+    with pytest.raises(GenlabError, match="other vocoder settings"):
+        build_model("cyclegan-voice", image_shape=(1, 80, 64), vocoder="world").stats.set_from(
+            data.meta, build_model("cyclegan-voice", image_shape=(1, 80, 64), vocoder="world").config)
 
 
 # ---- training, save/load, resume ----
@@ -125,7 +184,7 @@ def test_steps_are_finite_and_set_the_statistics(voice_dir):
         assert all(torch.isfinite(v) for v in out.values())
         assert set(out) == {"d_a", "d_b", "g_loss", "g_adv", "cycle", "identity"}
     assert bool(model.stats.ready)
-    assert model.stats.mel_mean[1].tolist() == pytest.approx(data.meta["voice"]["B"]["mel_mean"])
+    assert model.stats.mean[1].tolist() == pytest.approx(data.meta["voice"]["B"]["mean"])
 
 
 def test_training_needs_voice_data():
@@ -156,9 +215,9 @@ def test_run_saves_statistics_and_loads_equal(tiny_run, voice_dir):
     assert (tiny_run / "stats.safetensors").exists()
     model = load(tiny_run)
     assert bool(model.stats.ready) and model.family == "cyclegan-voice"
-    lm = torch.randn(80, 50)
+    features = torch.randn(36, 50)
     again = load(tiny_run)
-    assert torch.equal(model.convert_log_mel(lm), again.convert_log_mel(lm))
+    assert torch.equal(model.convert_features(features), again.convert_features(features))
     data = load_dataset(str(voice_dir), "train")
     assert model.stats.logf0[0].tolist() == pytest.approx(data.meta["voice"]["A"]["logf0"])
 
@@ -183,14 +242,15 @@ def test_convert_gives_audio_at_the_mapped_pitch(tiny_run):
     model = load(tiny_run)
     x = voice(110, seconds=0.8, seed=5, vowel=0.9)
     y, sr = model.convert(x, SR)
-    assert sr == SR and y.dtype == np.float32 and abs(len(y) - len(x)) < model.config.hop
+    assert sr == SR and y.dtype == np.float32 and abs(len(y) - len(x)) < 0.01 * SR
     lf = model.stats.logf0.double().numpy()
-    f0_in = pitch.estimate_f0(x, SR)
-    predicted = np.median(pitch.convert_f0(f0_in[f0_in > 0], tuple(lf[0]), tuple(lf[1])))
-    f0_out = pitch.estimate_f0(y, SR)
-    assert abs(np.median(f0_out[f0_out > 0]) - predicted) < 0.06 * predicted
+    f0_in, _ = metrics.clip_mcep(x, SR)
+    predicted = np.exp((np.log(f0_in[f0_in > 0]) - lf[0, 0]) / lf[0, 1] * lf[1, 1] + lf[1, 0])
+    f0_out, _ = metrics.clip_mcep(y, SR)
+    assert abs(np.median(f0_out[f0_out > 0]) - np.median(predicted)) < 0.05 * np.median(predicted)
     y2, _ = model.convert(torch.from_numpy(x), SR, "BtoA", pitch=False)  # torch input, other direction
-    assert np.isfinite(y2).all()
+    f0_2, _ = metrics.clip_mcep(y2, SR)
+    assert np.isfinite(y2).all() and abs(np.median(f0_2[f0_2 > 0]) - 110) < 8  # pitch kept
 
 
 @pytest.mark.parametrize("bad, message", [(np.zeros(0, np.float32), "no samples"),
@@ -218,33 +278,46 @@ def test_convert_voice_cli_file_and_folder(tiny_run, voice_dir, tmp_path, capsys
 
 # ---- evaluation ----
 
-def test_evaluate_voice_keys_and_baseline(tiny_run, voice_dir):
+def test_evaluate_voice_both_directions_and_references(tiny_run, voice_dir):
     from genlab.evaluation.voice import evaluate_voice
 
     model = load(tiny_run)
     values, how = evaluate_voice(model)
-    assert set(values) == set(how) == {"mcd", "mcd_source", "speaker_similarity", "content_kept"}
+    for d in ("AtoB", "BtoA"):
+        for key in ("mcd", "mcd_source", "mcd_baseline", "speaker_similarity", "speaker_similarity_baseline",
+                    "speaker_similarity_target", "f0_corr", "f0_rmse"):
+            assert f"{key}_{d}" in values and key in values and key in how
+    assert "wer" not in values and "skipped" in how["wer"]  # no transcripts in this folder
     a = [read_wav(voice_dir / "testA" / f"s{i}.wav")[0] for i in range(2)]
     b = [read_wav(voice_dir / "testB" / f"s{i}.wav")[0] for i in range(2)]
-    cfg = FeatureConfig()
     from genlab.audio.features import trim_silence
 
-    expected = np.mean([metrics.mcd(trim_silence(x), trim_silence(t), cfg) for x, t in zip(a, b)])
-    assert values["mcd_source"] == pytest.approx(expected, rel=1e-6)
-    assert 0 <= values["speaker_similarity"] <= 1 and 0 <= values["content_kept"] <= 1 and values["mcd"] > 0
+    expected = np.mean([metrics.compare(trim_silence(x), trim_silence(t), SR)["mcd"] for x, t in zip(a, b)])
+    assert values["mcd_source_AtoB"] == pytest.approx(expected, rel=1e-6)
+    assert values["speaker_similarity_target"] == 1.0 and values["speaker_similarity_source_AtoB"] == 0.0
+    assert values["mcd"] > 0
 
 
-def test_evaluate_voice_known_answer_when_conversion_returns_the_target(tiny_run, voice_dir):
-    """A 'model' whose conversion is the target's own reading scores MCD 0, similarity 100 %, content 100 %."""
+def test_evaluate_voice_known_answer_when_conversion_returns_the_target(tiny_run, voice_dir, tmp_path):
+    """A 'model' whose conversion is the target's own reading scores MCD 0, similarity 1, F0 correlation 1,
+    and the recogniser's WER of the target itself."""
+    from genlab.audio.features import trim_silence
     from genlab.evaluation.voice import evaluate_voice
 
+    pytest.importorskip("pocketsphinx")
+    folder = tmp_path / "v"
+    shutil.copytree(voice_dir, folder)
+    for i in range(2):
+        (folder / "testA" / f"s{i}.txt").write_text("a low hum")
     model = load(tiny_run)
-    from genlab.audio.features import trim_silence
-
-    # the evaluation reads and trims the test clips; map each trimmed source clip to its target reading
-    lookup = {trim_silence(read_wav(voice_dir / "testA" / f"s{i}.wav")[0]).tobytes():
-              trim_silence(read_wav(voice_dir / "testB" / f"s{i}.wav")[0]) for i in range(2)}
+    model.meta["data"] = str(folder)
+    clips = {v: [trim_silence(read_wav(folder / f"test{v}" / f"s{i}.wav")[0]) for i in range(2)] for v in "AB"}
+    lookup = {x.tobytes(): t for x, t in zip(clips["A"], clips["B"])}
+    lookup.update({x.tobytes(): t for x, t in zip(clips["B"], clips["A"])})
     model.convert = lambda x, sr, direction="AtoB", pitch=True: (lookup[x.tobytes()], sr)
-    values, _ = evaluate_voice(model)
-    assert values["mcd"] == pytest.approx(0.0, abs=1e-4)
-    assert values["speaker_similarity"] == 1.0 and values["content_kept"] == 1.0
+    values, how = evaluate_voice(model)
+    for d in ("AtoB", "BtoA"):
+        assert values[f"mcd_{d}"] == pytest.approx(0.0, abs=1e-9)
+        assert values[f"speaker_similarity_{d}"] == 1.0 and values[f"f0_corr_{d}"] == pytest.approx(1.0)
+        assert values[f"wer_{d}"] == values[f"wer_target_{d}"]
+    assert how["wer"]["recogniser"].startswith("pocketsphinx") and len(how["wer"]["transcripts"]["AtoB"]) == 2

@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 
@@ -68,10 +69,19 @@ def mcep_to_log_amplitude(c: np.ndarray, n_bins: int, alpha: float = ALPHA) -> n
     return np.atleast_2d(c) @ np.cos(np.arange(np.shape(c)[-1])[:, None] * beta[None, :])
 
 
+_ANALYSED: dict = {}  # recent analyses by the clip's samples: references are compared many times
+
+
 def clip_mcep(x: np.ndarray, sample_rate: int, frame_period: float = 5.0) -> tuple[np.ndarray, np.ndarray]:
     """(F0 (T,), mel-cepstra c~(0..24) (T, 25)) of a waveform, by WORLD's Harvest and CheapTrick."""
-    f0, sp = world.envelope(x, sample_rate, frame_period)
-    return f0, sp_to_mcep(sp)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    key = (hashlib.sha1(x.tobytes()).hexdigest(), sample_rate, frame_period)
+    if key not in _ANALYSED:
+        if len(_ANALYSED) >= 512:
+            _ANALYSED.clear()
+        f0, sp = world.envelope(x, sample_rate, frame_period)
+        _ANALYSED[key] = (f0, sp_to_mcep(sp))
+    return _ANALYSED[key]
 
 
 # ---- DTW and MCD ----
@@ -84,14 +94,12 @@ def dtw(cost: np.ndarray) -> tuple[float, list[tuple[int, int]]]:
     n, m = cost.shape
     acc = np.full((n + 1, m + 1), np.inf)
     acc[0, 0] = 0.0
-    for i in range(1, n + 1):  # row by row; the left move is a running recursion along the row
+    for i in range(1, n + 1):  # row by row
         row = cost[i - 1]
-        best = np.minimum(acc[i - 1, 1:], acc[i - 1, :-1]) + row  # from above or the diagonal
-        cur = acc[i]
-        run = np.inf
-        for j in range(1, m + 1):
-            run = min(best[j - 1], run + row[j - 1])
-            cur[j] = run
+        best = np.minimum(acc[i - 1, 1:], acc[i - 1, :-1]) + row  # entering column j from above or the diagonal
+        # then moving right along the row: D(i, j) = min_{k <= j} best(k) + row(k+1..j), a running minimum
+        prefix = np.concatenate([[0.0], np.cumsum(row)])  # prefix[j] = row(0..j-1)
+        acc[i, 1:] = prefix[1:] + np.minimum.accumulate(best - prefix[1:])
     path = []
     i, j = n, m
     while i > 0 and j > 0:
