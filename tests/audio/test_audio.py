@@ -29,6 +29,7 @@ def write_raw(path, data: bytes, channels=1, width=2, rate=SR):
 
 # ---- WAV ----
 
+
 def test_wav_round_trip_and_stereo_mix(tmp_path):
     x = tone(200)
     y, sr = read_wav(write_wav(tmp_path / "a.wav", x))
@@ -41,9 +42,17 @@ def test_wav_round_trip_and_stereo_mix(tmp_path):
     assert np.abs(y - x).max() < 1e-5
 
 
-@pytest.mark.parametrize("case, message", [
-    ("text", "not a PCM WAV"), ("zero", "empty"), ("noframes", "empty"), ("short", "at least 250 ms"),
-    ("channels", "3 channels"), ("missing", "does not exist")])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("text", "not a PCM WAV"),
+        ("zero", "empty"),
+        ("noframes", "empty"),
+        ("short", "at least 250 ms"),
+        ("channels", "3 channels"),
+        ("missing", "does not exist"),
+    ],
+)
 def test_bad_audio_gives_one_line_errors(tmp_path, case, message):
     p = tmp_path / "bad.wav"
     if case == "text":
@@ -86,12 +95,14 @@ def test_resample_matches_scipy_and_keeps_a_tone(tmp_path):
 
 # ---- features ----
 
+
 def test_filterbank_peaks_and_log_mel_shapes():
     cfg = features.FeatureConfig()
     fb = features.mel_filterbank(cfg).numpy()
     assert fb.shape == (cfg.n_mels, cfg.n_fft // 2 + 1) and np.all(fb.sum(1) > 0)
-    centres = features.mel_to_hz(np.linspace(features.hz_to_mel(cfg.fmin), features.hz_to_mel(cfg.fmax),
-                                             cfg.n_mels + 2))[1:-1]
+    centres = features.mel_to_hz(
+        np.linspace(features.hz_to_mel(cfg.fmin), features.hz_to_mel(cfg.fmax), cfg.n_mels + 2)
+    )[1:-1]
     freqs = np.arange(fb.shape[1]) * cfg.sample_rate / cfg.n_fft
     assert np.all(np.abs(freqs[fb.argmax(1)] - centres) <= cfg.sample_rate / cfg.n_fft)
     x = tone(220)
@@ -108,12 +119,13 @@ def test_griffin_lim_rebuilds_the_spectrogram():
     y = features.mel_to_wave(lm, cfg, n_iter=40)
     assert abs(len(y) - len(x)) < cfg.hop
     rebuilt = features.log_mel(y, cfg)
-    assert (rebuilt - lm[:, :rebuilt.shape[1]]).abs().mean() < 0.3  # within ~2.6 dB per band on average
+    assert (rebuilt - lm[:, : rebuilt.shape[1]]).abs().mean() < 0.3  # within ~2.6 dB per band on average
     f0 = pitch.estimate_f0(y, SR)
     assert abs(np.median(f0[f0 > 0]) - 180) < 5
 
 
 # ---- pitch ----
+
 
 @pytest.mark.parametrize("f0", [90.0, 150.0, 240.0])
 def test_yin_finds_the_f0_of_a_harmonic_tone(f0):
@@ -151,6 +163,7 @@ def test_logf0_stats_of_known_tracks():
 
 # ---- metrics ----
 
+
 def test_dtw_against_brute_force():
     rng = np.random.default_rng(0)
     cost = rng.random((5, 4))
@@ -187,10 +200,10 @@ def source_filter(f0, formant_scale=1.0, seconds=0.8, sr=SR, seed=0):
     glottal = sig.lfilter(*sig.butter(1, 800, fs=sr), pulses)  # a spectral tilt
     out = np.zeros(n)
     for half, formants in enumerate(((700, 1200, 2600), (300, 2300, 3000))):
-        y = glottal[half * n // 2:(half + 1) * n // 2]
+        y = glottal[half * n // 2 : (half + 1) * n // 2]
         for fc in formants:
             y = y + 3 * sig.lfilter(*sig.iirpeak(fc * formant_scale, 5, fs=sr), y)
-        out[half * n // 2:(half + 1) * n // 2] = y
+        out[half * n // 2 : (half + 1) * n // 2] = y
     out += 0.002 * rng.normal(size=n)
     return (0.5 * out / np.abs(out).max()).astype(np.float32)
 
@@ -204,8 +217,9 @@ def test_mel_cepstrum_recovers_hand_made_cepstra_and_agrees_with_sptk():
     # alpha = 0: the plain real cepstrum, computed by numpy's FFT instead (one-sided: c(m) = 2 cep(m))
     cep = np.fft.irfft(0.5 * np.log(sp), axis=1)[:, :25]
     cep[:, 1:] *= 2
-    assert np.allclose(metrics.sp_to_mcep(np.exp(2 * metrics.mcep_to_log_amplitude(c, 513, 0.0)), alpha=0.0),
-                       c, atol=1e-3)
+    assert np.allclose(
+        metrics.sp_to_mcep(np.exp(2 * metrics.mcep_to_log_amplitude(c, 513, 0.0)), alpha=0.0), c, atol=1e-3
+    )
     cep0 = np.fft.irfft(np.log(np.exp(metrics.mcep_to_log_amplitude(c, 513, 0.0))), axis=1)[:, :25]
     cep0[:, 1:] *= 2
     assert np.allclose(cep0, c, atol=1e-6)
@@ -304,8 +318,12 @@ def test_recogniser_reads_a_clean_clip_and_fails_a_garbled_one(tmp_path):
         pytest.skip("festival is not installed (apt-get install festival festvox-us-slt-hts)")
     text = "Please pass me the bowl of cherries."
     (tmp_path / "t.txt").write_text(text)
-    subprocess.run(["text2wave", "-eval", "(voice_cmu_us_slt_arctic_hts)", str(tmp_path / "t.txt"), "-o",
-                    str(tmp_path / "t.wav")], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        ["text2wave", "-eval", "(voice_cmu_us_slt_arctic_hts)", str(tmp_path / "t.txt"), "-o", str(tmp_path / "t.wav")],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     x = load_audio(tmp_path / "t.wav", SR)
     rec = metrics.Recogniser()
     assert metrics.wer([text], [rec.transcribe(x, SR)]) == 0.0

@@ -19,12 +19,19 @@ from genlab.data.base import ImageData
 from genlab.errors import GenlabError
 from genlab.models import build_model
 from genlab.models.cyclegan_voice import VoiceGenerator
-from genlab.training import TrainConfig
 from genlab.training.batches import Batches
 
 SR = 16000
-TINY = {"model.channels": 4, "model.n_blocks": 1, "model.ndf": 4, "model.patch_layers": 1, "model.pool_size": 4,
-        "model.griffin_lim_iters": 4, "train.batch_size": 4, "train.num_samples": 4}
+TINY = {
+    "model.channels": 4,
+    "model.n_blocks": 1,
+    "model.ndf": 4,
+    "model.patch_layers": 1,
+    "model.pool_size": 4,
+    "model.griffin_lim_iters": 4,
+    "train.batch_size": 4,
+    "train.num_samples": 4,
+}
 
 
 def voice(f0, seconds=0.6, seed=0, vowel=1.0, sr=SR):
@@ -32,7 +39,7 @@ def voice(f0, seconds=0.6, seed=0, vowel=1.0, sr=SR):
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sr)) / sr
     phase = 2 * np.pi * f0 * (t + 0.002 * np.sin(2 * np.pi * 5 * t))
-    x = sum(np.sin(k * phase) * vowel ** k / k for k in range(1, int(3000 / f0)))
+    x = sum(np.sin(k * phase) * vowel**k / k for k in range(1, int(3000 / f0)))
     return (0.2 * x / np.abs(x).max() + 0.005 * rng.normal(size=t.size)).astype(np.float32)
 
 
@@ -89,6 +96,7 @@ def test_config_errors_are_one_line():
 
 # ---- data ----
 
+
 def test_voice_folder_loads_as_unpaired_segments(voice_dir):
     data = load_dataset(str(voice_dir), "train")
     # float WORLD features (36 coded envelope coefficients x 128 frames of 5 ms), not quantised images
@@ -135,8 +143,11 @@ def test_recorded_voices_from_festival(tmp_path, monkeypatch):
             raise AssertionError("festival and its voices are not installed")
         pytest.skip("festival is not installed (apt-get install festival festvox-kallpc16k festvox-us-slt-hts)")
     monkeypatch.setenv("GENLAB_DATA", str(tmp_path))
-    monkeypatch.setattr(voices, "RECORDED", {"A": voices.RECORDED["A"][:2], "B": voices.RECORDED["B"][:2],
-                                             "test": voices.RECORDED["test"][:1]})
+    monkeypatch.setattr(
+        voices,
+        "RECORDED",
+        {"A": voices.RECORDED["A"][:2], "B": voices.RECORDED["B"][:2], "test": voices.RECORDED["test"][:1]},
+    )
     voices._builtin_stats.cache_clear()
     try:
         data = load_dataset("recorded-voices", "train")
@@ -167,10 +178,12 @@ def test_griffin_lim_fallback_without_world(voice_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(world, "world_available", lambda: True)  # a WORLD model refuses log-mel data
     with pytest.raises(GenlabError, match="other vocoder settings"):
         build_model("cyclegan-voice", image_shape=(1, 80, 64), vocoder="world").stats.set_from(
-            data.meta, build_model("cyclegan-voice", image_shape=(1, 80, 64), vocoder="world").config)
+            data.meta, build_model("cyclegan-voice", image_shape=(1, 80, 64), vocoder="world").config
+        )
 
 
 # ---- training, save/load, resume ----
+
 
 def test_steps_are_finite_and_set_the_statistics(voice_dir):
     data = load_dataset(str(voice_dir), "train")
@@ -191,7 +204,9 @@ def test_training_needs_voice_data():
     model = build_model("cyclegan-voice", image_shape=(1, 8, 16), channels=2, n_blocks=0, ndf=2, patch_layers=0)
     images = torch.zeros(4, 1, 8, 16, dtype=torch.uint8)
     with pytest.raises(GenlabError, match="voice data"):
-        model.train_step(Batches(ImageData("x", images, pair=images), 2, 0), model.configure_optimizers(TrainConfig()), 0)
+        model.train_step(
+            Batches(ImageData("x", images, pair=images), 2, 0), model.configure_optimizers(TrainConfig()), 0
+        )
 
 
 def test_identity_mapping_lowers_a_spectral_loss():
@@ -238,6 +253,7 @@ def test_resume_continues_to_the_same_weights(voice_dir, tmp_path):
 
 # ---- conversion ----
 
+
 def test_convert_gives_audio_at_the_mapped_pitch(tiny_run):
     model = load(tiny_run)
     x = voice(110, seconds=0.8, seed=5, vowel=0.9)
@@ -253,9 +269,14 @@ def test_convert_gives_audio_at_the_mapped_pitch(tiny_run):
     assert np.isfinite(y2).all() and abs(np.median(f0_2[f0_2 > 0]) - 110) < 8  # pitch kept
 
 
-@pytest.mark.parametrize("bad, message", [(np.zeros(0, np.float32), "no samples"),
-                                          (np.zeros(100, np.float32), "at least 250 ms"),
-                                          (np.zeros((2, 8000), np.float32), "mono")])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.zeros(0, np.float32), "no samples"),
+        (np.zeros(100, np.float32), "at least 250 ms"),
+        (np.zeros((2, 8000), np.float32), "mono"),
+    ],
+)
 def test_convert_refuses_bad_audio(tiny_run, bad, message):
     with pytest.raises(GenlabError, match=message):
         load(tiny_run).convert(bad, SR)
@@ -267,8 +288,10 @@ def test_convert_voice_cli_file_and_folder(tiny_run, voice_dir, tmp_path, capsys
     y, sr = read_wav(out)
     assert sr == SR and len(y) > SR // 4
     folder = tmp_path / "converted"
-    assert main(["convert-voice", str(tiny_run), str(voice_dir / "testB"), "--out", str(folder),
-                 "--direction", "BtoA"]) == 0
+    assert (
+        main(["convert-voice", str(tiny_run), str(voice_dir / "testB"), "--out", str(folder), "--direction", "BtoA"])
+        == 0
+    )
     assert sorted(p.name for p in folder.iterdir()) == ["s0.wav", "s1.wav"]
     bad = tmp_path / "notes.txt"
     bad.write_text("not audio")
@@ -278,14 +301,23 @@ def test_convert_voice_cli_file_and_folder(tiny_run, voice_dir, tmp_path, capsys
 
 # ---- evaluation ----
 
+
 def test_evaluate_voice_both_directions_and_references(tiny_run, voice_dir):
     from genlab.evaluation.voice import evaluate_voice
 
     model = load(tiny_run)
     values, how = evaluate_voice(model)
     for d in ("AtoB", "BtoA"):
-        for key in ("mcd", "mcd_source", "mcd_baseline", "speaker_similarity", "speaker_similarity_baseline",
-                    "speaker_similarity_target", "f0_corr", "f0_rmse"):
+        for key in (
+            "mcd",
+            "mcd_source",
+            "mcd_baseline",
+            "speaker_similarity",
+            "speaker_similarity_baseline",
+            "speaker_similarity_target",
+            "f0_corr",
+            "f0_rmse",
+        ):
             assert f"{key}_{d}" in values and key in values and key in how
     assert "wer" not in values and "skipped" in how["wer"]  # no transcripts in this folder
     a = [read_wav(voice_dir / "testA" / f"s{i}.wav")[0] for i in range(2)]

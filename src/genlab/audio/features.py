@@ -35,6 +35,7 @@ class FeatureConfig:
 
 DEFAULT = FeatureConfig()
 
+
 def hz_to_mel(f):
     return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
 
@@ -97,8 +98,9 @@ def mel_to_magnitude(logmel: torch.Tensor, cfg: FeatureConfig = DEFAULT, n_iter:
     return s
 
 
-def griffin_lim(mag: torch.Tensor, cfg: FeatureConfig = DEFAULT, n_iter: int = 60, momentum: float = 0.99,
-                seed: int = 0) -> np.ndarray:
+def griffin_lim(
+    mag: torch.Tensor, cfg: FeatureConfig = DEFAULT, n_iter: int = 60, momentum: float = 0.99, seed: int = 0
+) -> np.ndarray:
     """A waveform whose STFT magnitude is close to ``mag`` (F, T): fast Griffin-Lim from a seeded random phase."""
     length = (mag.shape[1] - 1) * cfg.hop
     g = torch.Generator().manual_seed(seed)
@@ -128,4 +130,4 @@ def trim_silence(x: np.ndarray, sample_rate: int = SAMPLE_RATE, top_db: float = 
     rms = np.sqrt((x[: n * frame].reshape(n, frame) ** 2).mean(1) + 1e-12)
     db = 20 * np.log10(rms / rms.max())
     loud = np.where(db > -top_db)[0]
-    return x[loud[0] * frame:(loud[-1] + 1) * frame]
+    return x[loud[0] * frame : (loud[-1] + 1) * frame]

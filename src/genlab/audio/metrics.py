@@ -39,6 +39,7 @@ SPEAKER_COMPONENTS = 8
 
 # ---- mel-cepstra ----
 
+
 def warp(w: np.ndarray, alpha: float) -> np.ndarray:
     """The all-pass (bilinear) frequency warping b(w) on [0, pi]; its inverse is ``warp(., -alpha)``."""
     return w + 2.0 * np.arctan(alpha * np.sin(w) / (1.0 - alpha * np.cos(w)))
@@ -86,6 +87,7 @@ def clip_mcep(x: np.ndarray, sample_rate: int, frame_period: float = 5.0) -> tup
 
 # ---- DTW and MCD ----
 
+
 def dtw(cost: np.ndarray) -> tuple[float, list[tuple[int, int]]]:
     """(summed cost along the best path, the path as (i, j) pairs) for a (N, M) cost matrix.
 
@@ -113,7 +115,7 @@ def euclidean_cost(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(N, M) Euclidean distances between the rows of a (N, D) and b (M, D)."""
     out = np.empty((len(a), len(b)))
     for i in range(0, len(a), 256):  # exact differences (no |a|^2 + |b|^2 - 2ab round-off), in blocks
-        out[i:i + 256] = np.sqrt(((a[i:i + 256, None, :] - b[None, :, :]) ** 2).sum(-1))
+        out[i : i + 256] = np.sqrt(((a[i : i + 256, None, :] - b[None, :, :]) ** 2).sum(-1))
     return out
 
 
@@ -157,6 +159,7 @@ def compare(x: np.ndarray, reference: np.ndarray, sample_rate: int) -> dict:
 
 # ---- the speaker model ----
 
+
 class SpeakerModel:
     """One diagonal GMM per speaker on c~(1..24) of voiced frames; a clip goes to the likelier speaker."""
 
@@ -175,8 +178,9 @@ class SpeakerModel:
         self.models = []
         for clips in clips_per_speaker:
             x = np.concatenate([self.frames(c) for c in clips])
-            self.models.append(GaussianMixture(self.components, covariance_type="diag", reg_covar=1e-4,
-                                               random_state=self.seed).fit(x))
+            self.models.append(
+                GaussianMixture(self.components, covariance_type="diag", reg_covar=1e-4, random_state=self.seed).fit(x)
+            )
         return self
 
     def log_likelihoods(self, x: np.ndarray) -> np.ndarray:
@@ -194,6 +198,7 @@ class SpeakerModel:
 
 
 # ---- word error rate ----
+
 
 def words(text: str) -> list[str]:
     """Lower-case words, punctuation dropped (apostrophes inside words kept)."""
@@ -227,8 +232,9 @@ class Recogniser:
         try:
             from pocketsphinx import Decoder
         except ImportError:
-            raise GenlabError("the word error rate needs the offline recogniser pocketsphinx: "
-                              "pip install pocketsphinx") from None
+            raise GenlabError(
+                "the word error rate needs the offline recogniser pocketsphinx: pip install pocketsphinx"
+            ) from None
         self.decoder = Decoder(samprate=self.RATE, loglevel="FATAL")
 
     def transcribe(self, x: np.ndarray, sample_rate: int) -> str:

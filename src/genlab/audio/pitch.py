@@ -27,8 +27,15 @@ def _frames(x: np.ndarray, length: int, hop: int) -> np.ndarray:
     return x[idx]
 
 
-def estimate_f0(x: np.ndarray, sample_rate: int, hop: int = 128, fmin: float = F0_MIN, fmax: float = F0_MAX,
-                threshold: float = 0.15, silence_db: float = -40.0) -> np.ndarray:
+def estimate_f0(
+    x: np.ndarray,
+    sample_rate: int,
+    hop: int = 128,
+    fmin: float = F0_MIN,
+    fmax: float = F0_MAX,
+    threshold: float = 0.15,
+    silence_db: float = -40.0,
+) -> np.ndarray:
     """F0 in Hz per frame (0 where unvoiced); frame t is centred at sample t * hop, as the centred STFT."""
     x = np.asarray(x, dtype=np.float64)
     tau_max = int(np.ceil(sample_rate / fmin))
@@ -43,8 +50,8 @@ def estimate_f0(x: np.ndarray, sample_rate: int, hop: int = 128, fmin: float = F
     spec_full = np.fft.rfft(fr, nfft)
     spec_win = np.fft.rfft(fr[:, :w], nfft)
     cross = np.fft.irfft(spec_full * np.conj(spec_win), nfft)[:, : tau_max + 1]  # sum_j x_j x_{j+tau}, j < w
-    sq = np.cumsum(np.pad(fr ** 2, ((0, 0), (1, 0))), axis=1)
-    e0 = sq[:, w:w + 1]  # sum_{j<w} x_j^2
+    sq = np.cumsum(np.pad(fr**2, ((0, 0), (1, 0))), axis=1)
+    e0 = sq[:, w : w + 1]  # sum_{j<w} x_j^2
     taus = np.arange(tau_max + 1)
     e_tau = sq[:, taus + w] - sq[:, taus]  # sum_{j<w} x_{j+tau}^2
     d = np.maximum(e0 + e_tau - 2 * cross, 0.0)
@@ -71,8 +78,11 @@ def estimate_f0(x: np.ndarray, sample_rate: int, hop: int = 128, fmin: float = F
 
 def logf0_stats(f0s) -> tuple[float, float]:
     """(mean, std) of ln F0 over the voiced frames of one or several F0 tracks."""
-    v = np.concatenate([np.asarray(f, dtype=np.float64).reshape(-1) for f in f0s]) if isinstance(f0s, (list, tuple)) \
+    v = (
+        np.concatenate([np.asarray(f, dtype=np.float64).reshape(-1) for f in f0s])
+        if isinstance(f0s, (list, tuple))
         else np.asarray(f0s, dtype=np.float64).reshape(-1)
+    )
     v = v[v > 0]
     if v.size < 2:
         raise ValueError("need at least two voiced frames for log-F0 statistics")

@@ -6,8 +6,8 @@ mono or stereo (stereo is averaged to mono); writing gives 16-bit PCM mono.
 Resampling (:func:`resample`) is a windowed-sinc interpolator: output sample n sits at input time
 t = n * sr_in / sr_out and is sum_k x[k] * c * sinc(c (t - k)) * w(t - k), with cutoff
 c = min(1, sr_out / sr_in) (the anti-aliasing low-pass when going down) and w a Kaiser window
-(beta 8.6) over ``HALF_WIDTH / c`` input samples each side (tabulated finely, read by linear interpolation). Any ratio works, not only rational ones
-(the pitch shifter resamples by arbitrary factors).
+(beta 8.6) over ``HALF_WIDTH / c`` input samples each side (tabulated finely, read by linear
+interpolation). Any ratio works, not only rational ones (the pitch shifter resamples by arbitrary factors).
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ def read_wav(path) -> tuple[np.ndarray, int]:
     if not path.is_file():
         raise GenlabError(f"audio file '{path}' does not exist")
     if path.stat().st_size > MAX_BYTES:
-        raise GenlabError(f"audio file '{path}' is {path.stat().st_size / 2**20:.0f} MB; genlab reads WAV files up "
-                          f"to {MAX_BYTES // 2**20} MB ({MAX_SECONDS / 60:.0f} minutes): cut it into shorter clips")
+        raise GenlabError(
+            f"audio file '{path}' is {path.stat().st_size / 2**20:.0f} MB; genlab reads WAV files up "
+            f"to {MAX_BYTES // 2**20} MB ({MAX_SECONDS / 60:.0f} minutes): cut it into shorter clips"
+        )
     if path.stat().st_size == 0:
         raise GenlabError(f"audio file '{path}' is empty (0 bytes)")
     try:
@@ -43,11 +45,14 @@ def read_wav(path) -> tuple[np.ndarray, int]:
             channels, width, rate, frames = f.getnchannels(), f.getsampwidth(), f.getframerate(), f.getnframes()
             raw = f.readframes(frames)
     except (wave.Error, EOFError) as e:
-        raise GenlabError(f"'{path}' is not a PCM WAV file ({e}); convert it, e.g. ffmpeg -i IN -ac 1 -ar 16000 "
-                          "OUT.wav") from None
+        raise GenlabError(
+            f"'{path}' is not a PCM WAV file ({e}); convert it, e.g. ffmpeg -i IN -ac 1 -ar 16000 OUT.wav"
+        ) from None
     if channels not in (1, 2):
-        raise GenlabError(f"'{path}' has {channels} channels; genlab reads mono or stereo WAV: mix it down first "
-                          "(ffmpeg -i IN -ac 1 OUT.wav)")
+        raise GenlabError(
+            f"'{path}' has {channels} channels; genlab reads mono or stereo WAV: mix it down first "
+            "(ffmpeg -i IN -ac 1 OUT.wav)"
+        )
     if width not in (1, 2, 3, 4):
         raise GenlabError(f"'{path}' has {8 * width}-bit samples; genlab reads 8, 16, 24 or 32-bit PCM")
     x = _decode(raw, width)
@@ -65,7 +70,7 @@ def _decode(raw: bytes, width: int) -> np.ndarray:
     if width == 3:  # little-endian 24-bit: widen to 32 bits
         b = np.frombuffer(raw, np.uint8)
         b = b[: len(b) // 3 * 3].reshape(-1, 3)
-        v = (b[:, 0].astype(np.int32) | (b[:, 1].astype(np.int32) << 8) | (b[:, 2].astype(np.int32) << 16))
+        v = b[:, 0].astype(np.int32) | (b[:, 1].astype(np.int32) << 8) | (b[:, 2].astype(np.int32) << 16)
         v = np.where(v >= 2**23, v - 2**24, v)
         return v.astype(np.float32) / 2**23
     return np.frombuffer(raw, "<i4").astype(np.float32) / 2**31
@@ -81,11 +86,15 @@ def check_waveform(x: np.ndarray, sample_rate: int, what: str = "the waveform") 
         raise GenlabError(f"{what} holds no samples (empty audio)")
     seconds = x.size / sample_rate
     if seconds < MIN_SECONDS:
-        raise GenlabError(f"{what} is {seconds * 1000:.0f} ms long; the voice models need at least "
-                          f"{MIN_SECONDS * 1000:.0f} ms of audio")
+        raise GenlabError(
+            f"{what} is {seconds * 1000:.0f} ms long; the voice models need at least "
+            f"{MIN_SECONDS * 1000:.0f} ms of audio"
+        )
     if seconds > MAX_SECONDS:
-        raise GenlabError(f"{what} is {seconds:.0f} s long; the voice models take at most {MAX_SECONDS:.0f} s: "
-                          "cut it into shorter clips")
+        raise GenlabError(
+            f"{what} is {seconds:.0f} s long; the voice models take at most {MAX_SECONDS:.0f} s: "
+            "cut it into shorter clips"
+        )
     if not np.isfinite(x).all():
         raise GenlabError(f"{what} holds NaN or infinite samples")
 
@@ -133,7 +142,7 @@ def resample_by(x: np.ndarray, ratio: float, chunk: int = 8192) -> np.ndarray:
         i = pos.astype(np.int64)
         frac = pos - i
         kernel = table[i] * (1 - frac) + table[i + 1] * frac
-        out[a:a + len(t)] = (xp[k + half] * kernel).sum(1)
+        out[a : a + len(t)] = (xp[k + half] * kernel).sum(1)
     return out.astype(np.float32)
 
 

@@ -74,18 +74,25 @@ def envelope(x: np.ndarray, sample_rate: int, frame_period: float = 5.0) -> tupl
     return f0, pw.cheaptrick(x, f0, t, sample_rate, f0_floor=F0_FLOOR)
 
 
-def synthesise(f0: np.ndarray, coded: np.ndarray, ap: np.ndarray, sample_rate: int,
-               frame_period: float = 5.0) -> np.ndarray:
+def synthesise(
+    f0: np.ndarray, coded: np.ndarray, ap: np.ndarray, sample_rate: int, frame_period: float = 5.0
+) -> np.ndarray:
     """WORLD synthesis from F0 (T,), coded envelope (T, D) and aperiodicity (T, F) -> float32 waveform.
 
     Peak-normalised to 0.9 when louder (a converted envelope can overshoot).
     """
     pw = _pyworld()
     n = min(len(f0), len(coded), len(ap))
-    sp = pw.decode_spectral_envelope(np.ascontiguousarray(coded[:n], dtype=np.float64), sample_rate,
-                                     fft_size(sample_rate))
-    y = pw.synthesize(np.ascontiguousarray(f0[:n], dtype=np.float64), sp,
-                      np.ascontiguousarray(ap[:n], dtype=np.float64), sample_rate, frame_period)
+    sp = pw.decode_spectral_envelope(
+        np.ascontiguousarray(coded[:n], dtype=np.float64), sample_rate, fft_size(sample_rate)
+    )
+    y = pw.synthesize(
+        np.ascontiguousarray(f0[:n], dtype=np.float64),
+        sp,
+        np.ascontiguousarray(ap[:n], dtype=np.float64),
+        sample_rate,
+        frame_period,
+    )
     peak = float(np.abs(y).max()) if y.size else 0.0
     return (y * (0.9 / peak) if peak > 0.9 else y).astype(np.float32)
 

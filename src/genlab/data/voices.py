@@ -66,11 +66,16 @@ def espeak_available() -> bool:
 def festival_available() -> bool:
     """text2wave and both voices' files (Debian's festival packages) are installed."""
     return shutil.which("text2wave") is not None and all(
-        any(Path(p).glob(pattern)) for p, pattern in (("/usr/share/festival/voices/english", "kal_diphone"),
-                                                      ("/usr/share/festival/voices/us", "cmu_us_slt_arctic_hts")))
+        any(Path(p).glob(pattern))
+        for p, pattern in (
+            ("/usr/share/festival/voices/english", "kal_diphone"),
+            ("/usr/share/festival/voices/us", "cmu_us_slt_arctic_hts"),
+        )
+    )
 
 
 # ---- rendering the built-ins ----
+
 
 def _speak(command: list[str], text: str, path: Path, what: str, install: str) -> Path:
     """Run a text-to-speech ``command`` (writing ``{out}``) and store the result at 16 kHz in ``path``."""
@@ -95,15 +100,16 @@ def _speak(command: list[str], text: str, path: Path, what: str, install: str) -
 def voice_files(split: str) -> dict:
     """``voices``: {"A": [wav paths], "B": [...], "texts_A": [...], "texts_B": [...]}; test: the same sentences."""
     root = paths.cache_dir("voices")
-    out = {}
+    out: dict[str, list] = {}
     for voice, texts in (("A", TRAIN_A), ("B", TRAIN_B)):
         texts, rates = (HELD_OUT, (TEST_RATE,)) if split == "test" else (texts, TRAIN_RATES)
         files, said = [], []
         for i, text in enumerate(texts):
             for rate in rates:
                 cmd = ["espeak-ng", *ESPEAK[voice], "-s", str(rate), "-w", "{out}", text]
-                files.append(_speak(cmd, text, root / f"{voice}_{split}_{i:02d}_{rate}.wav",
-                                    "the 'voices' dataset", "espeak-ng"))
+                files.append(
+                    _speak(cmd, text, root / f"{voice}_{split}_{i:02d}_{rate}.wav", "the 'voices' dataset", "espeak-ng")
+                )
                 said.append(text)
         out[voice], out[f"texts_{voice}"] = files, said
     return out
@@ -112,20 +118,25 @@ def voice_files(split: str) -> dict:
 def recorded_files(split: str) -> dict:
     """``recorded-voices``: the same layout as :func:`voice_files`, read by the two festival voices."""
     if not festival_available():
-        raise GenlabError("the 'recorded-voices' dataset is read by Debian's festival voices, which are not "
-                          f"installed: sudo apt-get install {FESTIVAL_PACKAGES}")
+        raise GenlabError(
+            "the 'recorded-voices' dataset is read by Debian's festival voices, which are not "
+            f"installed: sudo apt-get install {FESTIVAL_PACKAGES}"
+        )
     root = paths.cache_dir("recorded-voices")
-    out = {}
+    out: dict[str, list] = {}
     for voice in "AB":
         texts = RECORDED["test"] if split == "test" else RECORDED[voice]
         cmd = ["text2wave", "-eval", FESTIVAL[voice], "{text}", "-o", "{out}"]
-        out[voice] = [_speak(cmd, text, root / f"{voice}_{split}_{i:02d}.wav", "the 'recorded-voices' dataset",
-                             FESTIVAL_PACKAGES) for i, text in enumerate(texts)]
+        out[voice] = [
+            _speak(cmd, text, root / f"{voice}_{split}_{i:02d}.wav", "the 'recorded-voices' dataset", FESTIVAL_PACKAGES)
+            for i, text in enumerate(texts)
+        ]
         out[f"texts_{voice}"] = list(texts)
     return out
 
 
 # ---- clips to features ----
+
 
 def read_clips(files, sample_rate: int = SAMPLE_RATE) -> list[np.ndarray]:
     """WAV files as float32 mono at ``sample_rate``, leading and trailing silence trimmed."""
@@ -157,8 +168,11 @@ def analyse_clips(clips, s: voc.VocoderSettings) -> list[voc.Analysis]:
 def speaker_stats(analyses: list[voc.Analysis]) -> dict:
     """Per-coefficient mean/std of one speaker's features (all frames of the trimmed clips), log-F0 mean/std."""
     allf = np.concatenate([a.features for a in analyses], 1).astype(np.float64)
-    return {"mean": allf.mean(1).tolist(), "std": np.maximum(allf.std(1), 1e-3).tolist(),
-            "logf0": list(logf0_stats([a.f0 for a in analyses]))}
+    return {
+        "mean": allf.mean(1).tolist(),
+        "std": np.maximum(allf.std(1), 1e-3).tolist(),
+        "logf0": list(logf0_stats([a.f0 for a in analyses])),
+    }
 
 
 def normalise(features: np.ndarray, stats: dict) -> torch.Tensor:
@@ -172,11 +186,12 @@ def segments(spec: torch.Tensor, length: int) -> torch.Tensor:
     if spec.shape[1] < length:
         spec = spec.repeat(1, length // spec.shape[1] + 1)
     starts = range(0, spec.shape[1] - length + 1, length // 4)
-    return torch.stack([spec[:, s:s + length] for s in starts]).unsqueeze(1)
+    return torch.stack([spec[:, s : s + length] for s in starts]).unsqueeze(1)
 
 
-def build_voice_data(name: str, feats_a, feats_b, stats: dict, s: voc.VocoderSettings, split: str,
-                     extra_meta: dict | None = None) -> ImageData:
+def build_voice_data(
+    name: str, feats_a, feats_b, stats: dict, s: voc.VocoderSettings, split: str, extra_meta: dict | None = None
+) -> ImageData:
     """Segments of two speakers' analysed clips as one unpaired float ImageData (A in images, B in pair)."""
     rows = []
     for feats, st in ((feats_a, stats["A"]), (feats_b, stats["B"])):
@@ -185,8 +200,11 @@ def build_voice_data(name: str, feats_a, feats_b, stats: dict, s: voc.VocoderSet
     g = torch.Generator().manual_seed(0)
     n = max(len(a), len(b))
     a, b = (_repeat_to(t, n, g) for t in (a, b))
-    meta = {"unpaired": True, "split": split,
-            "voice": {"vocoder": voc.settings_dict(s), "clip": CLIP, "segment": s.segment, **stats}}
+    meta = {
+        "unpaired": True,
+        "split": split,
+        "voice": {"vocoder": voc.settings_dict(s), "clip": CLIP, "segment": s.segment, **stats},
+    }
     meta.update(extra_meta or {})
     return ImageData(name, a, pair=b, meta=meta)
 
@@ -202,8 +220,9 @@ def _load(name: str, files_of, split: str) -> ImageData:
     s = voc.default_settings()
     stats = _builtin_stats(name, s)
     files = files_of(split)
-    feats = [analyse_clips(read_clips(files[v]), s) for v in "AB"]
-    return build_voice_data(name, *feats, stats, s, split, {"texts_A": files["texts_A"], "texts_B": files["texts_B"]})
+    feats_a, feats_b = (analyse_clips(read_clips(files[v]), s) for v in "AB")
+    texts = {"texts_A": files["texts_A"], "texts_B": files["texts_B"]}
+    return build_voice_data(name, feats_a, feats_b, stats, s, split, texts)
 
 
 @lru_cache(maxsize=4)
@@ -227,6 +246,7 @@ BUILTIN_FILES = {"voices": voice_files, "recorded-voices": recorded_files}
 
 # ---- user folders of WAV files ----
 
+
 def is_voice_folder(path) -> bool:
     """A folder with ``trainA/`` holding WAV files."""
     folder = Path(path) / "trainA"
@@ -234,8 +254,9 @@ def is_voice_folder(path) -> bool:
 
 
 def list_wavs(folder: Path) -> list[Path]:
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".wav"
-                   and not p.name.startswith("."))
+    files = sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".wav" and not p.name.startswith(".")
+    )
     if not files:
         raise GenlabError(f"{folder} holds no .wav files; put the voice's recordings there")
     return files
@@ -245,11 +266,13 @@ def folder_files(path, split: str) -> dict:
     """{"A": [...], "B": [...]}: ``{split}A/ {split}B/`` (test falls back to train when absent)."""
     path = Path(path)
     source = split if (path / f"{split}A").is_dir() and (path / f"{split}B").is_dir() else "train"
-    out = {}
+    out: dict = {}
     for v in "AB":
         folder = path / f"{source}{v}"
         if not folder.is_dir():
-            raise GenlabError(f"{path} has no {source}{v}/ folder; a voice folder needs trainA/ and trainB/ of WAV files")
+            raise GenlabError(
+                f"{path} has no {source}{v}/ folder; a voice folder needs trainA/ and trainB/ of WAV files"
+            )
         out[v] = list_wavs(folder)
     out["source"] = source
     return out
@@ -262,8 +285,8 @@ def load_voice_folder(path, split: str = "train") -> ImageData:
     train = folder_files(path, "train")
     stats = {v: speaker_stats(analyse_clips(read_clips(train[v]), s)) for v in "AB"}
     files = folder_files(path, split) if split != "train" else train
-    feats = [analyse_clips(read_clips(files[v]), s) for v in "AB"]
-    return build_voice_data(str(path), *feats, stats, s, split, {"split_source": files["source"]})
+    feats_a, feats_b = (analyse_clips(read_clips(files[v]), s) for v in "AB")
+    return build_voice_data(str(path), feats_a, feats_b, stats, s, split, {"split_source": files["source"]})
 
 
 def paired_test_clips(data_name: str) -> tuple[list, list, list[str], list[str] | None]:
@@ -277,14 +300,18 @@ def paired_test_clips(data_name: str) -> tuple[list, list, list[str], list[str] 
         return read_clips(files["A"]), read_clips(files["B"]), files["texts_A"], files["texts_A"]
     path = Path(data_name)
     if not ((path / "testA").is_dir() and (path / "testB").is_dir()):
-        raise GenlabError(f"{path} has no testA/ and testB/ folders; the voice metrics need the same sentences "
-                          "read by both voices, as files with the same names in testA/ and testB/")
+        raise GenlabError(
+            f"{path} has no testA/ and testB/ folders; the voice metrics need the same sentences "
+            "read by both voices, as files with the same names in testA/ and testB/"
+        )
     a = {p.name: p for p in list_wavs(path / "testA")}
     b = {p.name: p for p in list_wavs(path / "testB")}
     names = sorted(set(a) & set(b))
     if len(names) < 2:
-        raise GenlabError(f"testA/ and testB/ in {path} share {len(names)} file names; the voice metrics need at "
-                          "least 2 sentences read by both voices (same file name in both folders)")
+        raise GenlabError(
+            f"testA/ and testB/ in {path} share {len(names)} file names; the voice metrics need at "
+            "least 2 sentences read by both voices (same file name in both folders)"
+        )
     text_files = [a[n].with_suffix(".txt") for n in names]
     texts = [t.read_text().strip() for t in text_files] if all(t.is_file() for t in text_files) else None
     return read_clips([a[n] for n in names]), read_clips([b[n] for n in names]), names, texts

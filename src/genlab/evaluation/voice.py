@@ -42,12 +42,14 @@ def baseline_convert(model, x: np.ndarray, direction: str) -> np.ndarray:
 def _clip_metrics(clips, targets, sr: int, speaker, target_id: int, recogniser, texts) -> dict:
     compared = [metrics.compare(x, t, sr) for x, t in zip(clips, targets)]
     scores = [speaker.score(x, target_id) for x in clips]
-    out = {"mcd": float(np.mean([c["mcd"] for c in compared])),
-           "f0_corr": float(np.nanmean([c["f0_corr"] for c in compared])),
-           "f0_rmse": float(np.nanmean([c["f0_rmse"] for c in compared])),
-           "speaker_similarity": float(np.mean([s > 0 for s in scores])),
-           "speaker_llr": float(np.mean(scores))}
-    if recogniser is not None:
+    out: dict = {
+        "mcd": float(np.mean([c["mcd"] for c in compared])),
+        "f0_corr": float(np.nanmean([c["f0_corr"] for c in compared])),
+        "f0_rmse": float(np.nanmean([c["f0_rmse"] for c in compared])),
+        "speaker_similarity": float(np.mean([s > 0 for s in scores])),
+        "speaker_llr": float(np.mean(scores)),
+    }
+    if recogniser is not None and texts is not None:
         heard = [recogniser.transcribe(x, sr) for x in clips]
         out["wer"] = metrics.wer(texts, heard)
         out["heard"] = heard
@@ -71,9 +73,11 @@ def evaluate_voice(model, settings=None, progress=None) -> tuple[dict, dict]:
     for direction in DIRECTIONS:
         source, target, tid = (clips_a, clips_b, 1) if direction == "AtoB" else (clips_b, clips_a, 0)
         say(f"{direction}: converting {len(source)} clips")
-        kinds = {"": [model.convert(x, sr, direction)[0] for x in source],
-                 "_source": source,
-                 "_baseline": [baseline_convert(model, x, direction) for x in source]}
+        kinds = {
+            "": [model.convert(x, sr, direction)[0] for x in source],
+            "_source": source,
+            "_baseline": [baseline_convert(model, x, direction) for x in source],
+        }
         for kind, clips in kinds.items():
             say(f"{direction}: measuring {kind.strip('_') or 'converted'}")
             m = _clip_metrics(clips, target, sr, speaker, tid, recogniser, texts)
@@ -81,9 +85,9 @@ def evaluate_voice(model, settings=None, progress=None) -> tuple[dict, dict]:
             for key, v in m.items():
                 values[f"{key}{kind}_{direction}"] = v
         values[f"speaker_similarity_target_{direction}"] = float(np.mean([speaker.predict(t) == tid for t in target]))
-        if recogniser is not None:
+        if recogniser is not None and texts is not None:
             values[f"wer_target_{direction}"] = metrics.wer(texts, [recogniser.transcribe(t, sr) for t in target])
-    for key in [k[:-len("_AtoB")] for k in values if k.endswith("_AtoB")]:
+    for key in [k[: -len("_AtoB")] for k in values if k.endswith("_AtoB")]:
         values[key] = float(np.mean([values[f"{key}_{d}"] for d in DIRECTIONS]))
     how = _how(len(names), len(train_a), len(train_b), recogniser is not None, model.config.vocoder)
     measured = {k: how[_family(k)] for k in values}
@@ -99,19 +103,43 @@ def _family(key: str) -> str:
 
 
 def _how(sentences: int, n_a: int, n_b: int, has_texts: bool, vocoder: str) -> dict:
-    common = {"sentences": sentences, "split": "held-out sentences read by both voices", "directions": DIRECTIONS,
-              "vocoder": vocoder, "baseline": "source F0 mapped by the log-Gaussian transform, source envelope kept "
-                                              "(WORLD)"}
+    common = {
+        "sentences": sentences,
+        "split": "held-out sentences read by both voices",
+        "directions": DIRECTIONS,
+        "vocoder": vocoder,
+        "baseline": "source F0 mapped by the log-Gaussian transform, source envelope kept (WORLD)",
+    }
     return {
-        "mcd": {**common, "unit": "dB", "cepstra": f"mel-cepstrum c1..c{metrics.MCEP_ORDER} (c0 excluded), "
-                f"all-pass warping alpha={metrics.ALPHA}, from the WORLD CheapTrick envelope",
-                "alignment": "DTW on the mel-cepstra", "silence": "leading/trailing trimmed at -40 dB"},
-        "f0": {**common, "f0": "WORLD Harvest, 5 ms frames", "alignment": "the MCD's DTW path",
-               "frames": "voiced in both", "f0_corr": "Pearson on log F0", "f0_rmse": "Hz"},
-        "speaker": {**common, "model": f"one diagonal GMM ({metrics.SPEAKER_COMPONENTS} components) per voice on "
-                                       "mel-cepstra c1..24 of voiced frames, no F0",
-                    "trained_on": f"{n_a} + {n_b} real training clips", "rule": "mean log-likelihood ratio > 0"},
-        "wer": {**common, "recogniser": "pocketsphinx, bundled US-English model", "unit": "fraction of words",
-                "reference": "the sentence texts"} if has_texts else
-               {**common, "skipped": "no transcripts (put NAME.txt beside testA/NAME.wav)"},
+        "mcd": {
+            **common,
+            "unit": "dB",
+            "cepstra": f"mel-cepstrum c1..c{metrics.MCEP_ORDER} (c0 excluded), "
+            f"all-pass warping alpha={metrics.ALPHA}, from the WORLD CheapTrick envelope",
+            "alignment": "DTW on the mel-cepstra",
+            "silence": "leading/trailing trimmed at -40 dB",
+        },
+        "f0": {
+            **common,
+            "f0": "WORLD Harvest, 5 ms frames",
+            "alignment": "the MCD's DTW path",
+            "frames": "voiced in both",
+            "f0_corr": "Pearson on log F0",
+            "f0_rmse": "Hz",
+        },
+        "speaker": {
+            **common,
+            "model": f"one diagonal GMM ({metrics.SPEAKER_COMPONENTS} components) per voice on "
+            "mel-cepstra c1..24 of voiced frames, no F0",
+            "trained_on": f"{n_a} + {n_b} real training clips",
+            "rule": "mean log-likelihood ratio > 0",
+        },
+        "wer": {
+            **common,
+            "recogniser": "pocketsphinx, bundled US-English model",
+            "unit": "fraction of words",
+            "reference": "the sentence texts",
+        }
+        if has_texts
+        else {**common, "skipped": "no transcripts (put NAME.txt beside testA/NAME.wav)"},
     }

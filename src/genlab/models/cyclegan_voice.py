@@ -86,11 +86,15 @@ class CycleGANVoiceConfig:
         if self.vocoder == "auto":
             self.vocoder = default_vocoder()
         check(self.vocoder in VOCODERS, f"vocoder must be one of {', '.join(VOCODERS)} (or auto), got '{self.vocoder}'")
-        check(len(self.image_shape) == 3 and self.image_shape[0] == 1 and min(self.image_shape) >= 1,
-              f"image_shape must be (1, features, frames), got {self.image_shape}; train on voice data "
-              "(--data recorded-voices or voices)")
-        check(self.image_shape[2] % 4 == 0 and self.image_shape[2] >= 16,
-              f"the training segments must be a multiple of 4 frames, at least 16, got {self.image_shape[2]}")
+        check(
+            len(self.image_shape) == 3 and self.image_shape[0] == 1 and min(self.image_shape) >= 1,
+            f"image_shape must be (1, features, frames), got {self.image_shape}; train on voice data "
+            "(--data recorded-voices or voices)",
+        )
+        check(
+            self.image_shape[2] % 4 == 0 and self.image_shape[2] >= 16,
+            f"the training segments must be a multiple of 4 frames, at least 16, got {self.image_shape[2]}",
+        )
         check(self.channels >= 1 and self.ndf >= 1, f"channels and ndf must be >= 1, got {self.channels}, {self.ndf}")
         check(self.n_blocks >= 0, f"n_blocks must be >= 0, got {self.n_blocks}")
         check(self.patch_layers >= -1, f"patch_layers must be -1 (auto) or >= 0, got {self.patch_layers}")
@@ -99,19 +103,31 @@ class CycleGANVoiceConfig:
         check_rates(self)
         check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "betas must be two numbers in [0, 1)")
         check(0 <= self.decay_start <= 1, f"decay_start must be in [0, 1], got {self.decay_start}")
-        check(self.frame_period > 0 and self.griffin_lim_iters >= 1, "frame_period must be > 0 and griffin_lim_iters >= 1")
+        check(
+            self.frame_period > 0 and self.griffin_lim_iters >= 1, "frame_period must be > 0 and griffin_lim_iters >= 1"
+        )
 
     @property
     def vocoder_settings(self):
         from ..audio.vocoder import VocoderSettings
 
-        return VocoderSettings(self.vocoder, self.sample_rate, self.image_shape[1], self.frame_period, self.n_fft,
-                               self.hop, self.fmin, self.fmax, self.griffin_lim_iters)
+        return VocoderSettings(
+            self.vocoder,
+            self.sample_rate,
+            self.image_shape[1],
+            self.frame_period,
+            self.n_fft,
+            self.hop,
+            self.fmin,
+            self.fmax,
+            self.griffin_lim_iters,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
 # networks
 # ---------------------------------------------------------------------------------------------
+
 
 class GLUConv(nn.Module):
     """Conv1d to 2 * out channels, optional instance norm, GLU -> out channels."""
@@ -158,13 +174,18 @@ class VoiceGenerator(nn.Module):
         self.residual = residual
         self.net = nn.Sequential(
             GLUConv(n_features, c, 15, norm=False),
-            GLUConv(c, 2 * c, 5, stride=2), GLUConv(2 * c, 4 * c, 5, stride=2),  # T -> T / 4
+            GLUConv(c, 2 * c, 5, stride=2),
+            GLUConv(2 * c, 4 * c, 5, stride=2),  # T -> T / 4
             *[ResidualGLU(4 * c) for _ in range(n_blocks)],
-            UpGLU(4 * c, 2 * c), UpGLU(2 * c, c),  # T / 4 -> T
-            nn.Conv1d(c, n_features, 15, padding=7))
-        if residual:  # start as the identity: the correction's last layer is zero
-            nn.init.zeros_(self.net[-1].weight)
-            nn.init.zeros_(self.net[-1].bias)
+            UpGLU(4 * c, 2 * c),
+            UpGLU(2 * c, c),  # T / 4 -> T
+            nn.Conv1d(c, n_features, 15, padding=7),
+        )
+        last = self.net[-1]
+        if residual and isinstance(last, nn.Conv1d):  # start as the identity: the correction's last layer is zero
+            nn.init.zeros_(last.weight)
+            if last.bias is not None:
+                nn.init.zeros_(last.bias)
 
     def forward(self, x):
         t = x.shape[-1]
@@ -179,6 +200,11 @@ class VoiceGenerator(nn.Module):
 class VoiceStats(nn.Module):
     """Both speakers' statistics as buffers (row 0: A, row 1: B), saved in ``stats.safetensors``."""
 
+    mean: torch.Tensor  # (2, D) feature means
+    std: torch.Tensor  # (2, D) feature standard deviations
+    logf0: torch.Tensor  # (2, 2) log-F0 mean and standard deviation
+    ready: torch.Tensor  # () bool: set from the data
+
     def __init__(self, n_features: int):
         super().__init__()
         self.register_buffer("mean", torch.zeros(2, n_features))
@@ -191,15 +217,19 @@ class VoiceStats(nn.Module):
 
         v = meta.get("voice") if isinstance(meta, dict) else None
         if v is None:
-            raise GenlabError("cyclegan-voice trains on voice data: --data recorded-voices (or voices), or a folder "
-                              "with trainA/ trainB/ of WAV files")
+            raise GenlabError(
+                "cyclegan-voice trains on voice data: --data recorded-voices (or voices), or a folder "
+                "with trainA/ trainB/ of WAV files"
+            )
         have, want = dict(v["vocoder"]), settings_dict(config.vocoder_settings)
         have.pop("griffin_lim_iters", None)
         want.pop("griffin_lim_iters", None)
         if have != want:
             diff = ", ".join(f"{k}={have.get(k)!r}" for k in sorted(want) if have.get(k) != want[k])
-            raise GenlabError(f"the voice data was analysed with other vocoder settings ({diff}) than the model's; "
-                              "set the model's to the data's (a WORLD run needs pyworld: pip install pyworld-prebuilt)")
+            raise GenlabError(
+                f"the voice data was analysed with other vocoder settings ({diff}) than the model's; "
+                "set the model's to the data's (a WORLD run needs pyworld: pip install pyworld-prebuilt)"
+            )
         for i, s in enumerate((v["A"], v["B"])):
             self.mean[i] = torch.tensor(s["mean"])
             self.std[i] = torch.tensor(s["std"])
@@ -210,6 +240,7 @@ class VoiceStats(nn.Module):
 # ---------------------------------------------------------------------------------------------
 # model
 # ---------------------------------------------------------------------------------------------
+
 
 class CycleGANVoice(GenerativeModel):
     family = "cyclegan-voice"
@@ -235,8 +266,13 @@ class CycleGANVoice(GenerativeModel):
         return {"g_ab": self.g_ab, "g_ba": self.g_ba, "d_a": self.d_a, "d_b": self.d_b, "stats": self.stats}
 
     def configure_optimizers(self, train):
-        return g_and_d_optimizers(self, [*self.g_ab.parameters(), *self.g_ba.parameters()],
-                                  [*self.d_a.parameters(), *self.d_b.parameters()], train, d_share=0.5)
+        return g_and_d_optimizers(
+            self,
+            [*self.g_ab.parameters(), *self.g_ba.parameters()],
+            [*self.d_a.parameters(), *self.d_b.parameters()],
+            train,
+            d_share=0.5,
+        )
 
     configure_schedulers = linear_decay_schedulers
 
@@ -245,7 +281,9 @@ class CycleGANVoice(GenerativeModel):
         if not bool(self.stats.ready):
             self.stats.set_from(batches.data.meta, c)
         if batches.data.pair is None:
-            raise GenlabError("cyclegan-voice trains on two voices: --data recorded-voices, or trainA/ trainB/ WAV folders")
+            raise GenlabError(
+                "cyclegan-voice trains on two voices: --data recorded-voices, or trainA/ trainB/ WAV folders"
+            )
         a = batches.next().x  # (B, 1, D, T), speaker-normalised features
         check_shape(a, c.image_shape, "this cyclegan-voice model (voice A)")
         b = batches.gather(torch.randint(0, len(batches.data), (a.shape[0],))).pair  # independent of a
@@ -286,7 +324,9 @@ class CycleGANVoice(GenerativeModel):
         return convert_f0(np.asarray(f0, dtype=np.float64), tuple(lf[src]), tuple(lf[tgt]))
 
     @torch.no_grad()
-    def convert(self, waveform, sample_rate: int, direction: str = "AtoB", pitch: bool = True) -> tuple[np.ndarray, int]:
+    def convert(
+        self, waveform, sample_rate: int, direction: str = "AtoB", pitch: bool = True
+    ) -> tuple[np.ndarray, int]:
         """Speech in one voice -> (the same words in the other voice as float32 mono, the model's sample rate).
 
         ``waveform``: mono (N,) float (numpy or torch) at ``sample_rate`` Hz (resampled to the model's);
@@ -309,7 +349,10 @@ class CycleGANVoice(GenerativeModel):
 
     @torch.no_grad()
     def preview(self, batch, generator):
-        """Bands of six rows of feature segments (low coefficients at the bottom): A | G_AB(A) | cycle | B | G_BA(B) | cycle."""
+        """Bands of six rows of feature segments (low coefficients at the bottom).
+
+        A | G_AB(A) | cycle | B | G_BA(B) | cycle, z-scores shown as grey levels 0.5 + z / 6.
+        """
         a, b = batch.x, batch.pair
         ab, ba = self.translate(a), self.translate(b, "BtoA")
         rows = [a, ab, self.translate(ab, "BtoA"), b, ba, self.translate(ba)]
