@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from genlab import load, train
+from genlab import TrainConfig, load, train
 from genlab.audio import metrics
 from genlab.audio.wav import read_wav, write_wav
 from genlab.cli import main
