@@ -12,6 +12,7 @@ interpolation). Any ratio works, not only rational ones (the pitch shifter resam
 
 from __future__ import annotations
 
+import io
 import wave
 from pathlib import Path
 
@@ -105,17 +106,23 @@ def load_audio(path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     return resample(x, rate, sample_rate)
 
 
-def write_wav(path, x, sample_rate: int = SAMPLE_RATE) -> Path:
-    """Write float mono audio (clipped to [-1, 1]) as 16-bit PCM WAV."""
-    x = np.asarray(x, dtype=np.float64).reshape(-1)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pcm = np.round(np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2")
-    with wave.open(str(path), "wb") as f:
+def wav_bytes(x, sample_rate: int = SAMPLE_RATE) -> bytes:
+    """Float mono audio (clipped to [-1, 1]) as the bytes of a 16-bit PCM WAV file."""
+    pcm = np.round(np.clip(np.asarray(x, dtype=np.float64).reshape(-1), -1.0, 1.0) * 32767.0).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as f:
         f.setnchannels(1)
         f.setsampwidth(2)
         f.setframerate(int(sample_rate))
         f.writeframes(pcm.tobytes())
+    return buf.getvalue()
+
+
+def write_wav(path, x, sample_rate: int = SAMPLE_RATE) -> Path:
+    """Write float mono audio (clipped to [-1, 1]) as 16-bit PCM WAV."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(wav_bytes(x, sample_rate))
     return path
 
 

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from ..errors import GenlabError
 from .routes import MAX_UPLOAD, latent, png_bytes, translation
 from .runs import Z_LIMIT, Run, Runs, run_names
+from .voice import voice
 
 SERVE_THREADS = 1  # torch intra-op threads while serving (see serve)
 PAGE = Path(__file__).with_name("index.html")
@@ -58,6 +59,7 @@ def create_app(runs, device: str = "cpu") -> FastAPI:
     app.state.runs = load_runs(runs, device)
     app.include_router(latent)
     app.include_router(translation)
+    app.include_router(voice)
     app.add_exception_handler(RequestValidationError, lambda request, exc: _error(422, _validation_message(exc)))
     app.add_exception_handler(GenlabError, lambda request, exc: _error(400, str(exc)))
     app.add_exception_handler(HTTPException, lambda request, exc: _error(exc.status_code, str(exc.detail)))

@@ -23,7 +23,8 @@ import torch
 from ..errors import GenlabError
 
 DIRECTIONS = ("AtoB", "BtoA")  # translation directions: A -> B and B -> A
-EXPLORER_VIEWS = ("latent", "noise", "translate")  # sliders over codes (+ encode), sliders over noise, translation
+# sliders over codes (+ encode), sliders over noise, translation, voice conversion (audio, spectrograms, F0)
+EXPLORER_VIEWS = ("latent", "noise", "translate", "voice")
 
 
 class LatentModel(Protocol):

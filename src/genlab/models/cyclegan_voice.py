@@ -247,6 +247,7 @@ class CycleGANVoice(GenerativeModel):
     config_class = CycleGANVoiceConfig
     capabilities = frozenset({Translator, VoiceConverter})
     metric_groups = ("translation",)
+    explorer_view = "voice"
     directions = DIRECTIONS
 
     def __init__(self, config: CycleGANVoiceConfig):
