@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from genlab.cli import main
+from genlab.training import checkpoint
 
 FAST = ["--set", "batch_size=64", "--set", "channels=8", "--set", "latent_dim=4", "--quiet"]
 
@@ -23,7 +24,7 @@ def test_train_writes_run_directory(run):
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["model"] == "vae" and cfg["data"] == "digits" and cfg["model_config"]["latent_dim"] == 4
     assert cfg["model_config"]["image_shape"] == [1, 8, 8] and cfg["train"]["steps"] == 20
-    assert (run / "model.safetensors").is_file() and (run / "samples" / "final.png").is_file()
+    assert (checkpoint.latest(run) / "model.safetensors").is_file() and (run / "samples" / "final.png").is_file()
 
 
 def test_resume_extends_to_the_total(run):
@@ -80,7 +81,7 @@ def test_bad_input_is_one_line_exit_2(argv, message, capsys, tmp_path, monkeypat
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
-    assert not (tmp_path / "X" / "model.safetensors").exists()
+    assert not (tmp_path / "X").exists()
 
 
 def test_existing_run_is_not_overwritten(run, capsys):

@@ -8,6 +8,7 @@ import genlab.sweep as sweep_mod
 from genlab import train
 from genlab.errors import GenlabError
 from genlab.sweep import sweep_latent_dim
+from genlab.training import checkpoint
 
 FAST = {"arch": "mlp", "hidden": "16", "batch_size": "64"}
 
@@ -46,12 +47,12 @@ def test_sweep_writes_results_and_plot_and_skips_finished_runs(tmp_path, calls):
     vae = on_disk["runs"]["vae_z2"]["test"]
     assert vae["elbo"] == pytest.approx(-(vae["recon_nll"] + vae["kl"]))
     assert (out / "latent_dim.png").stat().st_size > 1000
-    mtime = (out / "vae_z2" / "model.safetensors").stat().st_mtime_ns
+    mtime = (checkpoint.latest(out / "vae_z2") / "model.safetensors").stat().st_mtime_ns
 
     calls["train"].clear()
     run_sweep(out)  # everything finished: nothing trained, nothing resumed
     assert not calls["train"] and not calls["resume"]
-    assert (out / "vae_z2" / "model.safetensors").stat().st_mtime_ns == mtime
+    assert (checkpoint.latest(out / "vae_z2") / "model.safetensors").stat().st_mtime_ns == mtime
 
 
 def test_interrupted_runs_are_resumed_or_restarted(tmp_path, calls):

@@ -6,8 +6,7 @@
     images = model.sample(64)          # (64, 1, 28, 28) in [0, 1]
 """
 
-__version__ = "0.1.0"
-
+from .version import __version__
 from .errors import GenlabError  # noqa: E402
 from .training import TrainConfig, fit, load, resume, train  # noqa: E402
 

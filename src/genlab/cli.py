@@ -1,15 +1,19 @@
 """The ``genlab`` command line. Each command is a plain function; ``COMMANDS`` is the one registry.
 
-Errors a user can cause print one line and exit with code 2 (``--debug`` shows the traceback).
+Every command runs behind one error boundary (:func:`main`): an error a user can cause is one line
+and exit code 2; anything else is a one-line bug report (exit 1); ``--debug``, anywhere on the
+line, shows the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from pathlib import Path
 
+from .device import DEVICE_HELP
 from .errors import GenlabError
 from .models import MODELS
 from .models.capabilities import Conditional, Sampler, VoiceConverter, require
@@ -45,9 +49,12 @@ def cmd_train(args) -> int:
     from .training import resume, train
 
     if args.resume:
-        if args.model or args.data or args.set or args.config or args.out:
-            raise GenlabError("--resume continues a run with its own config; give only --steps/--epochs/--device")
-        resume(args.resume, epochs=args.epochs, steps=args.steps, device=args.device, quiet=args.quiet)
+        if args.model or args.data or args.config or args.recipe or args.out or args.image_size or args.paired \
+                or args.seed is not None:
+            raise GenlabError("--resume continues a run with its own config; give only --steps/--epochs/--device "
+                              "(and --set for the learning rates lr, lr_g, lr_d)")
+        resume(args.resume, epochs=args.epochs, steps=args.steps, device=args.device, settings=_settings(args.set),
+               quiet=args.quiet)
         print(f"resumed {args.resume}")
         return 0
     if not args.out:
@@ -66,7 +73,7 @@ def cmd_train(args) -> int:
         model, data, config_file = recipe.model, args.data or recipe.data, recipe.path
     train(model, data, args.out, settings=_settings(args.set),
           config_file=config_file, epochs=args.epochs, steps=args.steps, seed=args.seed, device=args.device,
-          quiet=args.quiet, image_size=args.image_size)
+          quiet=args.quiet, image_size=args.image_size, paired=True if args.paired else None)
     if os.environ.get("RANK", "0") == "0":
         print(f"trained: {args.out} (samples in {Path(args.out) / 'samples'})")
     return 0
@@ -95,8 +102,8 @@ def cmd_reconstruct(args) -> int:
     from .training import load
     from .viz.reconstruct import reconstruct
 
-    reconstruct(load(args.run, device=args.device), n=args.n, nrow=args.nrow, split=args.split, out=args.out)
-    print(f"wrote {args.out} ({args.n} {args.split} images and their reconstructions, alternating rows)")
+    images = reconstruct(load(args.run, device=args.device), n=args.n, nrow=args.nrow, split=args.split, out=args.out)
+    print(f"wrote {args.out} ({len(images) // 2} {args.split} images and their reconstructions, alternating rows)")
     return 0
 
 
@@ -292,7 +299,11 @@ def _recipe_names() -> list[str]:
 
 def _run_arg(p):
     p.add_argument("run", help="run directory written by genlab train --out")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, mps (default cpu)")
+    _device_arg(p)
+
+
+def _device_arg(p):
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -312,8 +323,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipe", help="a named training configuration shipped with genlab (model, data and settings): "
                                     + ", ".join(_recipe_names()))
     p.add_argument("--seed", type=int, help="random seed (default 0)")
-    p.add_argument("--device", help="cpu, cuda, cuda:N, mps or auto (default cpu)")
-    p.add_argument("--image-size", type=int, help="resize images to this size (image folders; default 64)")
+    p.add_argument("--device", help=DEVICE_HELP)
+    p.add_argument("--image-size", type=int, help="resize images to this square size (default: their native size; "
+                   "a folder of mixed sizes: the most common)")
+    p.add_argument("--paired", action="store_true", help="read an image folder as pairs: A/ and B/ with matching "
+                   "file names, or side-by-side A|B images (default: only the exact A/ + B/ layout is paired)")
     p.add_argument("--quiet", action="store_true", help="no progress bar; log lines instead")
     p.set_defaults(func=cmd_train)
 
@@ -427,7 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="PNG file to write")
     p.add_argument("--n", type=int, default=3000, help="test images to scatter (default 3000)")
     p.add_argument("--grid", type=int, default=15, help="decoded images per side (default 15)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, mps (default cpu)")
+    _device_arg(p)
     p.set_defaults(func=cmd_latent_map)
 
     p = sub.add_parser("sweep", help="train at several settings and plot a test metric against them",
@@ -443,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--steps", type=int, help="length of each run in steps (wins over --epochs)")
     q.add_argument("--set", action="append", metavar="KEY=VALUE", help="any model or training setting, every run")
     q.add_argument("--seed", type=int, default=0, help="seed of every run (default 0)")
-    q.add_argument("--device", help="cpu, cuda, cuda:N, mps or auto (default cpu)")
+    q.add_argument("--device", help=DEVICE_HELP)
     q.set_defaults(func=cmd_sweep_latent_dim)
 
     p = sub.add_parser("explore", help=cmd_explore.__doc__, description=cmd_explore.__doc__)
@@ -451,19 +465,68 @@ def build_parser() -> argparse.ArgumentParser:
                    "share one set of sliders)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, mps (default cpu)")
+    _device_arg(p)
     p.set_defaults(func=cmd_explore)
     return parser
 
 
-def _check_counts(args) -> None:
-    for name in ("n", "nrow", "epochs", "steps", "image_size", "num_samples", "iwae_k"):
+# upper bounds of the counts a command draws or decodes (a typo must not ask for 10^8 images)
+LIMITS = {"n": 10_000, "nrow": 1_000, "pairs": 1_000, "top": 1_000, "grid": 100}
+STEP_LIMITS = {"traverse": 100, "interpolate": 100}  # images per row; train's --steps is a run length
+IMAGE_OUT = ("sample", "reconstruct", "traverse", "interpolate", "latent-map", "data")
+
+
+def _check_args(args) -> None:
+    """Counts in range and an image --out that can be written, before any model or data is loaded."""
+    for name in ("n", "nrow", "epochs", "steps", "image_size", "num_samples", "iwae_k", "pairs", "top", "grid"):
         value = getattr(args, name, None)
-        if value is not None and value < 1:
-            raise GenlabError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value}")
+        if value is None:
+            continue
+        flag = f"--{name.replace('_', '-')}"
+        if value < 1:
+            raise GenlabError(f"{flag} must be an integer >= 1, got {value}")
+        most = STEP_LIMITS.get(args.command) if name == "steps" else LIMITS.get(name)
+        if most is not None and value > most:
+            raise GenlabError(f"{flag} must be at most {most:,}, got {value:,}")
+    if args.command in IMAGE_OUT and getattr(args, "out", None):
+        _check_image_out(Path(args.out))
+
+
+def _check_image_out(out: Path) -> None:
+    from .viz.grid import image_format
+
+    if out.is_dir():
+        raise GenlabError(f"--out '{out}' is a folder; give an image file name such as {out / 'out.png'}")
+    image_format(out)
+    parent = next((p for p in out.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise GenlabError(f"--out '{out}': '{parent}' is a file, not a folder; give a path in a folder")
+
+
+def _report(command: str | None, e: BaseException) -> int:
+    """The one-line answer to an exception: 2 for what a user can cause, 1 (a bug report) for the rest."""
+    where = f"genlab {command}" if command else "genlab"
+    if isinstance(e, GenlabError):
+        sys.stderr.write(f"{where}: error: {' '.join(str(e).split())}\n")
+        return 2
+    if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
+        sys.stderr.write(f"{where}: error: out of memory; use a smaller batch_size, --image-size or --n "
+                         "(or a device with more memory)\n")
+        return 2
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        sys.stderr.write(f"{where}: error: disk full ({e.filename or 'while writing'}); free some space and run "
+                         "the command again\n")
+        return 2
+    first = (str(e).splitlines() or [""])[0][:200]
+    sys.stderr.write(f"{where}: internal error ({type(e).__name__}: {first}); this is a bug in genlab: please "
+                     "report it with the command line (--debug shows the traceback)\n")
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted anywhere on the line
+    argv = [a for a in argv if a != "--debug"]
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -471,16 +534,15 @@ def main(argv: list[str] | None = None) -> int:
         (parser if args.command is None else sub[args.command]).print_help()
         return 0 if args.command is None else 2
     try:
-        _check_counts(args)
+        _check_args(args)
         return args.func(args) or 0
-    except GenlabError as e:
-        if args.debug:
-            raise
-        sys.stderr.write(f"genlab {args.command}: error: {e}\n")
-        return 2
     except KeyboardInterrupt:
         sys.stderr.write("genlab: interrupted; a run can be continued with genlab train --resume RUN\n")
         return 130
+    except Exception as e:  # noqa: BLE001 - the one error boundary of every command
+        if debug:
+            raise
+        return _report(args.command, e)
 
 
 if __name__ == "__main__":

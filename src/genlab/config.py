@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from pathlib import Path
 
@@ -59,14 +60,14 @@ def parse_value(raw, tp, key: str):
                 return int(f)
             return int(raw)
         if tp is float:
-            if isinstance(raw, bool):
-                raise ValueError
+            if isinstance(raw, bool) or not math.isfinite(float(raw)):
+                raise ValueError  # inf and nan are never a setting
             return float(raw)
         if tp is str:
             return str(raw)
     except (ValueError, TypeError):
         pass
-    raise GenlabError(f"{key} expects a {_type_name(tp)}, got '{raw}'")
+    raise GenlabError(f"{key} expects a {_type_name(tp)}{' (finite)' if tp is float else ''}, got '{raw}'")
 
 
 def field_types(dc) -> dict[str, object]:
@@ -124,3 +125,31 @@ def read_config_file(path: str | Path) -> dict[str, object]:
 
 def to_jsonable(dc) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(dc)))
+
+
+def _json_value(raw, tp, key: str):
+    """A config.json value checked against the field's type, strictly (no strings for numbers)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return None if raw is None else _json_value(raw, args[0], key)
+    if origin is tuple and isinstance(raw, list):
+        return tuple(_json_value(v, typing.get_args(tp)[0], key) for v in raw)
+    ok = {bool: isinstance(raw, bool),
+          int: isinstance(raw, int) and not isinstance(raw, bool),
+          float: isinstance(raw, (int, float)) and not isinstance(raw, bool) and math.isfinite(raw),
+          str: isinstance(raw, str)}.get(tp, False)
+    if not ok:
+        raise GenlabError(f"{key} must be a {_type_name(tp)}, got {json.dumps(raw)[:40]}; restore the file or train again")
+    return float(raw) if tp is float else raw
+
+
+def from_json(cls, values: dict, where: str):
+    """The config dataclass ``cls`` from the JSON mapping ``values`` (a config.json section), every value checked."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise GenlabError(f"{where} has unknown key '{unknown[0]}' for {cls.__name__}; "
+                          "it was written by another genlab version or edited by hand")
+    return cls(**{k: _json_value(v, hints[k], f"{where}: {k}") for k, v in values.items()})

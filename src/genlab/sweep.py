@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from . import losses
+from .atomic import write_text
 from .data import load_run_data
 from .data.base import to_float
 from .errors import GenlabError
@@ -48,9 +49,7 @@ def _read(out: Path) -> dict | None:
 
 
 def _write(out: Path, results: dict) -> None:
-    tmp = out / f".{RESULTS}.tmp"
-    tmp.write_text(json.dumps(results, indent=2))
-    os.replace(tmp, out / RESULTS)
+    write_text(out / RESULTS, json.dumps(results, indent=2))
 
 
 @torch.no_grad()
@@ -129,7 +128,7 @@ def sweep_latent_dim(out: str | os.PathLike, models=("ae", "vae"), data: str = "
             if done and done.get("length") == length and (run_dir / checkpoint.CONFIG).exists():
                 log(f"{key}: done (test recon MSE {done['test']['recon_mse']:.5g}), skipped")
                 continue
-            if (run_dir / checkpoint.STATE).exists():
+            if checkpoint.latest(run_dir) is not None:
                 log(f"{key}: continuing the run in {run_dir}")
                 resume(run_dir, epochs=epochs, steps=steps, device=device, quiet=quiet)
             else:
@@ -142,7 +141,7 @@ def sweep_latent_dim(out: str | os.PathLike, models=("ae", "vae"), data: str = "
             if test is None:
                 test = load_run_data(model.meta, "test")
             numbers = evaluate_reconstruction(model, test)
-            step = checkpoint.load_state(run_dir)["step"]
+            step = checkpoint.step_of(checkpoint.latest(run_dir))
             results["runs"][key] = {"model": model_name, "latent_dim": dim, "length": length, "step": step,
                                     "test": numbers}
             _write(out, results)

@@ -20,16 +20,16 @@ def _img(path, size=(20, 12), color=True, value=0):
     return path
 
 
-def test_flat_folder_gray_default_size_and_split(tmp_path):
+def test_flat_folder_gray_resized_and_split(tmp_path):
     for i in range(20):
         _img(tmp_path / "set" / f"{i:02d}.png", size=(30 + i, 40), color=False, value=i * 10)
-    train = load_dataset(str(tmp_path / "set"))
-    test = load_dataset(str(tmp_path / "set"), "test")
+    train = load_dataset(str(tmp_path / "set"), image_size=64)
+    test = load_dataset(str(tmp_path / "set"), "test", image_size=64)
     assert train.images.shape == (18, 1, 64, 64) and test.images.shape == (2, 1, 64, 64)
     assert train.labels is None and train.classes is None
     values = set(train.images[:, 0, 32, 32].tolist()) | set(test.images[:, 0, 32, 32].tolist())
     assert values == {i * 10 for i in range(20)}  # every image once, train and test disjoint
-    assert np.array_equal(load_dataset(str(tmp_path / "set"), "test").images, test.images)  # fixed split
+    assert np.array_equal(load_dataset(str(tmp_path / "set"), "test", image_size=64).images, test.images)  # fixed
 
 
 def test_class_subfolders_rgb_when_any_colour(tmp_path):
@@ -83,7 +83,7 @@ def test_paired_ab_folders_and_side_by_side(tmp_path):
     assert data.images.shape == (3, 1, 8, 8) and data.pair.shape == (3, 3, 8, 8)
     assert data.images[:, 0, 4, 4].tolist() == [0, 1, 2]
     # side by side: left half A (black), right half B (white)
-    for i in range(4):
+    for i in range(5):  # 3 train, 2 test
         arr = np.zeros((10, 20), np.uint8)
         arr[:, 10:] = 255
         (tmp_path / "sbs").mkdir(exist_ok=True)
@@ -92,7 +92,7 @@ def test_paired_ab_folders_and_side_by_side(tmp_path):
     assert pairs.images.shape == (3, 1, 10, 10) and int(pairs.images.max()) == 0 and int(pairs.pair.min()) == 255
     _img(tmp_path / "p" / "train" / "A" / "extra.png")
     with pytest.raises(GenlabError, match="do not match"):
-        load_dataset(str(tmp_path / "p"))
+        load_dataset(str(tmp_path / "p"), paired=True)
 
 
 def test_unpaired_folders(tmp_path):

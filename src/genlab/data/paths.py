@@ -1,4 +1,4 @@
-"""Where datasets are looked for and cached, and atomic writes into the cache.
+"""Where datasets are looked for and cached (written with :func:`genlab.atomic.atomic_write`).
 
 Lookup order for a dataset ``name``: ``$GENLAB_DATA/<name>``, ``~/.cache/genlab/<name>``,
 ``/usr/share/datasets/<name>`` (Debian's ``dataset-*`` packages). Downloads and rendered caches go
@@ -8,8 +8,11 @@ to the first writable of ``$GENLAB_DATA/<name>`` (when set) and ``~/.cache/genla
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
+
+from genlab.atomic import atomic_write
+
+__all__ = ["SYSTEM_DIR", "atomic_write", "cache_dir", "cache_root", "search_dirs"]
 
 SYSTEM_DIR = Path("/usr/share/datasets")
 
@@ -32,23 +35,4 @@ def cache_dir(name: str) -> Path:
     base = Path(os.environ["GENLAB_DATA"]) if os.environ.get("GENLAB_DATA") else cache_root()
     path = base / name
     path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def atomic_write(path: Path, write) -> Path:
-    """Call ``write(fileobj)`` on a temporary file beside ``path``, then rename it into place.
-
-    A crash or a full disk leaves no half-written file under the final name.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
 from ..errors import GenlabError
+from .limits import RequestLimits, allowed_hosts
 from .routes import MAX_UPLOAD, latent, png_bytes, translation
 from .runs import Z_LIMIT, Run, Runs, run_names
 from .voice import voice
@@ -129,7 +130,8 @@ def serve(runs, host: str = "127.0.0.1", port: int = 8000, device: str = "cpu", 
                   "(Ctrl+C stops)", flush=True)
             if host not in ("127.0.0.1", "localhost", "::1"):
                 print(f"note: bound to {host}: other machines on the network can reach this page", flush=True)
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        limited = RequestLimits(app, MAX_UPLOAD + 65536, allowed_hosts(host))  # body read while streaming; Host checked
+        server = uvicorn.Server(uvicorn.Config(limited, log_level="warning", access_log=False))
         server.run(sockets=[sock])
     finally:
         sock.close()

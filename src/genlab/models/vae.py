@@ -159,19 +159,21 @@ class VAE(GenerativeModel):
     def loss(self, x: torch.Tensor, step: int = 0) -> dict[str, torch.Tensor]:
         mu, logvar = self.encoder(x).chunk(2, dim=1)  # (B, D) each
         z = losses.reparameterize(mu, logvar)
-        rec = self.recon_nll(self.decoder(z), x, constant=False).mean()
+        logits = self.decoder(z)
+        rec = self.recon_nll(logits, x, constant=False).mean()
         kl = losses.kl_normal_standard(mu, logvar).sum(1).mean()
+        nll = rec if self.config.likelihood == "bernoulli" else self.recon_nll(logits, x).mean()
         if self.config.tc:  # beta-TCVAE: MI + beta * TC + dimension-wise KL in place of beta * KL
             parts = losses.kl_decomposition(z, mu, logvar)
             beta = self.beta_at(step)
             total = rec + parts["mutual_info"] + beta * parts["total_correlation"] + parts["dimwise_kl"]
-            return {"loss": total, "recon": rec, "kl": kl, **parts}
+            return {"loss": total, "recon": rec, "kl": kl, **parts, "elbo": -(nll + kl).detach()}
         if self.config.capacity_max > 0:
             c = self.config.capacity_max * min(1.0, step / self.config.capacity_steps)
             total = rec + self.config.gamma * (kl - c).abs()
         else:
             total = rec + self.beta_at(step) * kl
-        return {"loss": total, "recon": rec, "kl": kl}
+        return {"loss": total, "recon": rec, "kl": kl, "elbo": -(nll + kl).detach()}  # the plain ELBO beside it
 
     def train_step(self, batches, optimizers, step):
         """The base's Adam step on the loss; from ``second_stage_start`` on, the second VAE's step instead."""

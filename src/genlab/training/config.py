@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..models.base import check
@@ -18,7 +19,7 @@ class TrainConfig:
     betas: tuple[float, ...] = (0.9, 0.999)  # Adam betas (GANs and translation models: their own betas)
     weight_decay: float = 0.0  # Adam's L2 penalty, on every network
     seed: int = 0  # seeds weights, noise and the data order: same seed, same run (on CPU)
-    device: str = "cpu"  # 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'
+    device: str = "auto"  # 'auto' (CUDA, then MPS, then CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     compile: bool = False  # torch.compile the networks
     log_every: int = 50  # steps between metrics.jsonl lines
@@ -30,7 +31,10 @@ class TrainConfig:
         check(self.epochs is None or self.epochs >= 1, f"epochs must be an integer >= 1, got {self.epochs}")
         check(self.steps is None or self.steps >= 1, f"steps must be an integer >= 1, got {self.steps}")
         check(self.batch_size >= 1, f"batch_size must be an integer >= 1, got {self.batch_size}")
-        check(self.lr is None or self.lr > 0, f"lr must be a number > 0, got {self.lr}")
+        check(self.lr is None or (math.isfinite(self.lr) and self.lr > 0), f"lr must be a finite number > 0, got {self.lr}")
+        check(math.isfinite(self.weight_decay) and self.weight_decay >= 0,
+              f"weight_decay must be a finite number >= 0, got {self.weight_decay}")
+        check(0 <= self.seed < 2**63, f"seed must be an integer in [0, 2**63), got {self.seed}")
         check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
               f"betas must be two numbers in [0, 1), got {self.betas}")
         check(self.log_every >= 1, f"log_every must be an integer >= 1, got {self.log_every}")

@@ -30,6 +30,11 @@ class Dist:
         return self.rank == 0
 
 
+def is_main() -> bool:
+    """Whether this process writes: rank 0 under torchrun, always without it."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def setup(device: torch.device) -> Dist:
     """Join the process group that torchrun described in the environment (a no-op without it)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))

@@ -2,44 +2,36 @@
 
 Each step calls ``model.train_step(batches, optimizers, step)``; the model pulls the batches it
 needs (a GAN with d_steps=k takes k real batches) and performs its own updates. The loop owns
-everything else: the seeded data order, schedulers, logging (progress bar, metrics.jsonl,
-TensorBoard), sample grids, validation, NaN checks, and checkpoints that resume exactly.
+everything else, as the named steps :func:`fit` calls in order: set up (device, optimisers, the
+seeded data order), restore (the newest checkpoint of a resumed run), step, track and check the
+losses (every step's losses, for NaN and blow-ups), log (progress bar, metrics.jsonl, TensorBoard),
+the end of an epoch (validation, sample grid) and save (an atomic checkpoint, never of non-finite
+weights).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import math
+import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
+from ..atomic import atomic_write
+from ..device import resolve_device
 from ..errors import GenlabError
 from ..viz.grid import save_grid
 from . import checkpoint, distributed
-from .batches import Batches
+from .batches import Batch, Batches
 from .config import TrainConfig
+from .lock import run_lock
 
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise GenlabError(f"unknown device '{name}'; use cpu, cuda, cuda:N, mps or auto") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise GenlabError(f"device '{name}' asked for but CUDA is not available here; use --device cpu")
-    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise GenlabError(f"device '{name}' asked for but MPS is not available here; use --device cpu")
-    return device
+METRICS = "metrics.jsonl"
+EXPLODED = 1e12  # a loss above this is a blow-up, not a value to keep training on
 
 
 def total_steps(train: TrainConfig, steps_per_epoch: int) -> int:
@@ -49,7 +41,7 @@ def total_steps(train: TrainConfig, steps_per_epoch: int) -> int:
 
 
 class _Log:
-    """metrics.jsonl (append-only) and TensorBoard events."""
+    """metrics.jsonl (the run's numbers, nothing else: a resumed run writes the same file) and TensorBoard."""
 
     def __init__(self, run_dir: Path | None):
         self.run_dir = run_dir
@@ -62,17 +54,37 @@ class _Log:
             except ImportError:  # tensorboard is a dependency; keep training if a user removed it
                 self.tb = None
 
-    def write(self, record: dict, step: int) -> None:
+    def truncate(self, step: int) -> None:
+        """Keep the records up to ``step`` (a resumed run's checkpoint); drop later and torn lines."""
+        path = self.run_dir / METRICS if self.run_dir is not None else None
+        if path is None or not path.exists():
+            return
+        kept = []
+        for line in path.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                if json.loads(line)["step"] <= step:
+                    kept.append(line + "\n")
+        atomic_write(path, lambda f: f.write("".join(kept).encode()),
+                                checkpoint.resume_hint(self.run_dir))
+
+    def write(self, record: dict, step: int, extra: dict | None = None) -> None:
         if self.run_dir is None:
             return
-        with open(self.run_dir / "metrics.jsonl", "a") as f:
+        with open(self.run_dir / METRICS, "a") as f:
             f.write(json.dumps(record) + "\n")
         if self.tb is not None:
-            for k, v in record.items():
+            for k, v in {**record, **(extra or {})}.items():
                 if isinstance(v, (int, float)) and k not in ("step", "epoch"):
                     self.tb.add_scalar(k, v, step)
 
-    def image(self, tag: str, grid_path: Path, images: torch.Tensor, step: int) -> None:
+    def sync(self) -> None:
+        """Flush metrics.jsonl to the disk, so that a checkpoint never gets ahead of its log."""
+        path = self.run_dir / METRICS if self.run_dir is not None else None
+        if path is not None and path.exists():
+            with open(path, "rb+") as f:
+                os.fsync(f.fileno())
+
+    def image(self, tag: str, images: torch.Tensor, step: int) -> None:
         if self.tb is not None:
             from ..viz.grid import make_grid
 
@@ -83,19 +95,67 @@ class _Log:
             self.tb.close()
 
 
+@dataclass
+class _Training:
+    """Everything one call of :func:`fit` works on."""
+
+    model: torch.nn.Module
+    data: object
+    test_data: object
+    train: TrainConfig
+    run_dir: Path | None  # None on ranks that do not write
+    config: dict  # the run's config, written into every checkpoint
+    quiet: bool
+    device: torch.device
+    ddp: distributed.Dist
+    optimizers: dict
+    schedulers: dict
+    batches: Batches
+    steps_per_epoch: int
+    total: int
+    preview: Batch
+    log: _Log
+    step: int = 0
+    saved_step: int | None = None  # the step of the newest checkpoint on disk
+    sums: dict = field(default_factory=dict)  # loss sums since the last log line
+    count: int = 0
+    pending: list = field(default_factory=list)  # (step, losses) not yet checked for NaN
+    timer: tuple = (0.0, 0)  # (time, images) at the last log line, for the throughput
+
+
 def fit(model, data, train: TrainConfig, run_dir: str | Path | None = None, test_data=None,
-        resume: bool = False, quiet: bool = False):
+        resume: bool = False, quiet: bool = False, config: dict | None = None, state: dict | None = None):
     """Train ``model`` on ``data`` (an ImageData) for the length in ``train``; returns the model.
 
-    With ``run_dir``, writes weights, training state, metrics and sample grids there; with
-    ``resume=True``, first restores the state saved there and continues to the same total length.
+    With ``run_dir``, writes checkpoints, metrics and sample grids there (holding the run's lock);
+    with ``resume=True``, first restores the newest checkpoint there (or ``state``, a training state
+    already loaded with the weights) and continues to the same total length. ``config`` is the run's
+    config.json, copied into every checkpoint.
     """
-    run_dir = resume_dir = Path(run_dir) if run_dir is not None else None
+    run_dir = Path(run_dir) if run_dir is not None else None
+    writes = run_dir is not None and distributed.is_main()
+    if writes:
+        checkpoint.make_run_dir(run_dir)
+    with run_lock(run_dir) if writes else contextlib.nullcontext():
+        t = _setup(model, data, train, run_dir if writes else None, test_data, quiet, config)
+        if resume:
+            _restore(t, run_dir, state)
+        if t.run_dir is not None:
+            checkpoint.clean_stale(t.run_dir)
+            t.log.truncate(t.step)  # a resumed run's log continues exactly where its checkpoint stood
+        if t.step >= t.total:
+            if t.ddp.main:
+                print(f"run already at step {t.step} of {t.total}; nothing to do (give a larger --steps or --epochs)")
+            return model
+        _train(t)
+    model.eval()
+    return model
+
+
+def _setup(model, data, train, run_dir, test_data, quiet, config) -> _Training:
     device = resolve_device(train.device)
     ddp = distributed.setup(device)
     device = distributed.local_device(device, ddp)
-    if not ddp.main:
-        run_dir, quiet = None, True  # only rank 0 writes
     model.to(device)
     if ddp.enabled:
         for net in model.networks().values():
@@ -108,119 +168,199 @@ def fit(model, data, train: TrainConfig, run_dir: str | Path | None = None, test
     steps_per_epoch = max(1, batches.per_epoch // model.batches_per_step)
     total = total_steps(train, steps_per_epoch)
     schedulers = model.configure_schedulers(optimizers, train, total)
-    step = 0
-    if resume:
-        state = checkpoint.load_state(resume_dir)
-        weights_step = checkpoint.load_weights(model, resume_dir)
-        if weights_step != state["step"]:
-            raise GenlabError(f"weights (step {weights_step}) and training state (step {state['step']}) in "
-                              f"'{resume_dir}' differ; the last save was interrupted: train again from scratch")
-        step = state["step"]
-        for name, opt in optimizers.items():
-            opt.load_state_dict(state["optimizers"][name])
-        for name, sch in schedulers.items():
-            sch.load_state_dict(state["schedulers"][name])
-        batches.epoch, batches.index = state["data"]["epoch"], state["data"]["index"]
-        batches._order = batches._permutation(batches.epoch)
-        rng = state["rng"]["torch"]
-        torch.set_rng_state(rng[ddp.rank] if isinstance(rng, list) else rng)
-        if device.type == "cuda" and "cuda" in state["rng"]:
-            torch.cuda.set_rng_state(state["rng"]["cuda"], device)
-        model.load_extra_state(state.get("extra", {}))
-        if step >= total:
-            if ddp.main:
-                print(f"run already at step {step} of {total}; nothing to do (give a larger --steps or --epochs)")
-            return model
-    if train.compile:
-        for net in model.networks().values():
-            net.compile()
+    preview = Batches(test_data if test_data is not None else data, train.num_samples, train.seed + 1, device).next()
+    config = dict(config or checkpoint.run_config(model, train))
+    return _Training(model, data, test_data, train, run_dir, config, quiet or not ddp.main, device, ddp,
+                     optimizers, schedulers, batches, steps_per_epoch, total, preview, _Log(run_dir))
 
-    def save():
-        all_rng = distributed.gather_rng(ddp)  # every rank takes part, only rank 0 writes
-        if run_dir is None:
-            return
-        checkpoint.save_weights(model, run_dir, step)
-        rng = {"torch": all_rng if ddp.enabled else all_rng[0]}
-        if device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(device)
-        checkpoint.save_state(run_dir, {
-            "step": step, "data": batches.state(), "rng": rng,
-            "optimizers": {k: v.state_dict() for k, v in optimizers.items()},
-            "schedulers": {k: v.state_dict() for k, v in schedulers.items()},
-            "extra": model.extra_state(),
-        })
 
-    log = _Log(run_dir)
-    preview_gen_seed = train.seed + 12345
-    preview_batch = Batches(test_data if test_data is not None else data, train.num_samples, train.seed + 1, device).next()
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and train.amp
+def _restore(t: _Training, run_dir: Path, state: dict | None) -> None:
+    """Put model, optimisers, schedulers, data position, RNG and log sums back as the newest checkpoint had them."""
+    if state is None:
+        newest = checkpoint.latest(run_dir)
+        if newest is None:
+            return  # stopped before its first checkpoint: the seeded start is the same, so begin again
+        state = checkpoint.load_checkpoint(newest, t.model)
+    t.step = t.saved_step = state["step"]
+    configured = {name: [g.get("initial_lr", g["lr"]) for g in opt.param_groups] for name, opt in t.optimizers.items()}
+    for name, opt in t.optimizers.items():
+        opt.load_state_dict(state["optimizers"][name])
+    for name, sch in t.schedulers.items():
+        sch.load_state_dict(state["schedulers"][name])
+    _keep_configured_rates(t, configured)
+    t.batches.epoch, t.batches.index = state["data"]["epoch"], state["data"]["index"]
+    t.batches._order = t.batches._permutation(t.batches.epoch)
+    rng = state["rng"]["torch"]
+    torch.set_rng_state(rng[t.ddp.rank] if isinstance(rng, list) else rng)
+    if t.device.type == "cuda" and "cuda" in state["rng"]:
+        torch.cuda.set_rng_state(state["rng"]["cuda"], t.device)
+    t.model.load_extra_state(state.get("extra", {}))
+    log = state.get("log", {"sums": {}, "count": 0})
+    t.sums = {k: v.to(t.device) for k, v in log["sums"].items()}
+    t.count = log["count"]
+
+
+def _keep_configured_rates(t: _Training, configured: dict) -> None:
+    """The run's configured base rates win over the saved ones: a resume may lower them (``--set lr=...``).
+
+    Each rate is scaled by new base / saved base, so a schedule's progress (CycleGAN's decay) is kept.
+    """
+    for name, opt in t.optimizers.items():
+        for group, base in zip(opt.param_groups, configured[name]):
+            saved = group.get("initial_lr", group["lr"])
+            if saved != base:
+                group["lr"] *= base / saved
+                if "initial_lr" in group:
+                    group["initial_lr"] = base
+    for sch in t.schedulers.values():
+        if hasattr(sch, "base_lrs"):
+            sch.base_lrs = [g.get("initial_lr", g["lr"]) for g in sch.optimizer.param_groups]
+
+
+def _train(t: _Training) -> None:
+    train = t.train
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if t.device.type == "cuda" and train.amp
                 else contextlib.nullcontext())
-    sums: dict[str, torch.Tensor] = {}
-    count, t0, images_seen = 0, time.perf_counter(), 0
-    bar = tqdm(total=total, initial=step, disable=quiet, dynamic_ncols=True, desc=model.family, unit="step")
-    model.train()
+    if train.compile:
+        for net in t.model.networks().values():
+            net.compile()
+    bar = tqdm(total=t.total, initial=t.step, disable=t.quiet, dynamic_ncols=True, desc=t.model.family, unit="step")
+    t.timer = (time.perf_counter(), 0)
+    t.model.train()
     in_step = False
     try:
-        while step < total:
+        while t.step < t.total:
             in_step = True
             with autocast:
-                out = model.train_step(batches, optimizers, step)
-            for sch in schedulers.values():
-                sch.step()
-            step += 1
+                out = _step(t)
             in_step = False
-            count += 1
-            images_seen += batches.batch_size * model.batches_per_step
-            for k, v in out.items():
-                sums[k] = sums.get(k, 0) + v.float()
-            epoch_end = step % steps_per_epoch == 0
-            if step % train.log_every == 0 or epoch_end or step == total:
-                means = {k: float(v) / count for k, v in sums.items()}
-                bad = [k for k, v in means.items() if not math.isfinite(v) or abs(v) > 1e12]
-                if bad:
-                    raise GenlabError(f"loss '{bad[0]}' became {'NaN' if math.isnan(means[bad[0]]) else 'too large'}"
-                                      f" by step {step}; stopped, the last good checkpoint is kept in "
-                                      f"'{run_dir}': lower the learning rate (--set lr=...) and resume or retrain")
-                elapsed = time.perf_counter() - t0
-                record = {"step": step, "epoch": step / steps_per_epoch, **means,
-                          "images_per_s": images_seen / max(elapsed, 1e-9)}
-                log.write(record, step)
-                bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()})
-                if quiet and ddp.main:
-                    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()),
-                          flush=True)
-                sums, count, t0, images_seen = {}, 0, time.perf_counter(), 0
+            _track(t, out)
+            epoch_end = t.step % t.steps_per_epoch == 0
+            if t.step % train.log_every == 0 or epoch_end or t.step == t.total:
+                _log(t, bar)
             bar.update(1)
             if epoch_end:
-                epoch = step // steps_per_epoch
-                model.on_epoch_end(data)
-                if test_data is not None:
-                    val = validate(model, test_data, train.batch_size, device)
-                    if val:
-                        log.write({"step": step, "epoch": epoch, **{f"test/{k}": v for k, v in val.items()}}, step)
-                if epoch % train.sample_every == 0:
-                    _grid(model, preview_batch, preview_gen_seed, run_dir, f"epoch_{epoch:03d}", log, step)
-            if (epoch_end and train.checkpoint_every == 0) or (train.checkpoint_every and step % train.checkpoint_every == 0):
-                save()
+                _end_of_epoch(t)
+            if (epoch_end and train.checkpoint_every == 0) or (train.checkpoint_every and t.step % train.checkpoint_every == 0):
+                _save(t)
     except KeyboardInterrupt:
         if not in_step:  # between two whole steps the state is consistent: --resume continues from here
-            save()
+            _save(t)
         raise
     else:
-        if step % steps_per_epoch != 0:
-            model.on_epoch_end(data)
-        save()
-        _grid(model, preview_batch, preview_gen_seed, run_dir, "final", log, step)
+        if t.step % t.steps_per_epoch != 0:
+            t.model.on_epoch_end(t.data)
+        _save(t)
+        _grid(t, "final")
     finally:
         bar.close()
-        log.close()
-    model.eval()
-    return model
+        t.log.close()
+
+
+def _step(t: _Training) -> dict[str, torch.Tensor]:
+    """One training iteration of the model, then its schedulers."""
+    out = t.model.train_step(t.batches, t.optimizers, t.step)
+    for sch in t.schedulers.values():
+        sch.step()
+    t.step += 1
+    return out
+
+
+def _track(t: _Training, out: dict[str, torch.Tensor]) -> None:
+    """Add the step's losses to the log sums and queue them for the NaN check (no device sync here)."""
+    for k, v in out.items():
+        t.sums[k] = t.sums.get(k, 0) + v.detach().float()
+    t.count += 1
+    t.pending.append((t.step, list(out), torch.stack([v.detach().float().reshape(()) for v in out.values()])))
+
+
+def _check_losses(t: _Training) -> None:
+    """Every queued step's losses are finite and not exploding, or training stops naming the first bad step."""
+    if not t.pending:
+        return
+    values = torch.stack([v for _, _, v in t.pending])  # (steps, terms): one device sync for all of them
+    bad = ~torch.isfinite(values) | (values.abs() > EXPLODED)
+    rows = bad.any(1).nonzero()
+    if rows.numel():
+        step, names, v = t.pending[int(rows[0])]
+        terms = ", ".join(f"{n}={float(x):.4g}" for n, x in zip(names, v.tolist()))
+        raise _diverged(t, step, f"losses {terms}")
+    t.pending.clear()
+
+
+def _diverged(t: _Training, step: int, what: str) -> GenlabError:
+    """The one-line stop: which step and terms, what is kept, and a command that continues with a lower rate."""
+    rates = {k: v for k in ("lr_g", "lr_d") if (v := getattr(t.model.config, k, None))} or \
+        {"lr": next(iter(t.optimizers.values())).param_groups[0].get("initial_lr", t.train.lr)}
+    lower = " ".join(f"--set {k}={v / 10:.3g}" for k, v in rates.items())
+    if t.run_dir is None:
+        return GenlabError(f"training diverged at step {step} ({what}); stopped: train again with a lower learning "
+                           f"rate ({', '.join(f'{k}={v / 10:.3g}' for k, v in rates.items())})")
+    kept = (f"the last good checkpoint (step {t.saved_step}) is kept" if t.saved_step is not None
+            else "no checkpoint had been saved yet")
+    return GenlabError(f"training diverged at step {step} ({what}); stopped, {kept}: continue with a lower "
+                       f"learning rate: genlab train --resume {t.run_dir} {lower}")
+
+
+def _log(t: _Training, bar) -> None:
+    """One metrics.jsonl line of the mean losses since the last one (checked first), and the bar's postfix."""
+    _check_losses(t)
+    means = {k: float(v) / t.count for k, v in t.sums.items()}
+    record = {"step": t.step, "epoch": t.step / t.steps_per_epoch, **means}
+    now, seen = time.perf_counter(), t.count * t.batches.batch_size * t.model.batches_per_step
+    throughput = {"images_per_s": seen / max(now - t.timer[0], 1e-9)}
+    t.log.write(record, t.step, throughput)
+    bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()})
+    if t.quiet and t.ddp.main:
+        print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in {**record, **throughput}.items()),
+              flush=True)
+    t.sums, t.count, t.timer = {}, 0, (now, 0)
+
+
+def _end_of_epoch(t: _Training) -> None:
+    epoch = t.step // t.steps_per_epoch
+    t.model.on_epoch_end(t.data)
+    if t.test_data is not None:
+        val = validate(t.model, t.test_data, t.train.batch_size, t.device, step=t.step)
+        if val:
+            t.log.write({"step": t.step, "epoch": epoch, **{f"test/{k}": v for k, v in val.items()}}, t.step)
+    if epoch % t.train.sample_every == 0:
+        _grid(t, f"epoch_{epoch:03d}")
+
+
+def _save(t: _Training) -> None:
+    """An atomic checkpoint of this step, after checking its losses and weights are finite."""
+    _check_losses(t)
+    all_rng = distributed.gather_rng(t.ddp)  # every rank takes part, only rank 0 writes
+    if t.run_dir is None:
+        return
+    for name, net in t.model.networks().items():
+        bad = checkpoint.non_finite(dict(net.state_dict()))
+        if bad is not None:
+            raise _diverged(t, t.step, f"weights '{name}.{bad}' are NaN or inf")
+    rng = {"torch": all_rng if t.ddp.enabled else all_rng[0]}
+    if t.device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(t.device)
+    state = {
+        "step": t.step, "data": t.batches.state(), "rng": rng,
+        "optimizers": {k: v.state_dict() for k, v in t.optimizers.items()},
+        "schedulers": {k: v.state_dict() for k, v in t.schedulers.items()},
+        "extra": t.model.extra_state(),
+        "log": {"sums": {k: v.detach().cpu() for k, v in t.sums.items()}, "count": t.count},
+    }
+    config = {**t.config, "train": checkpoint.to_jsonable(t.train), "step": t.step}
+    t.log.sync()
+    checkpoint.save_checkpoint(t.run_dir, t.step, t.model, state, config)
+    t.saved_step = t.step
 
 
 @torch.no_grad()
-def validate(model, data, batch_size: int, device) -> dict[str, float]:
-    """Mean of the model's losses over (up to 10k images of) ``data``; the global RNG is left untouched."""
+def validate(model, data, batch_size: int, device, step: int = 0) -> dict[str, float]:
+    """Mean of the model's losses over (up to 10k images of) ``data``, as training computes them at ``step``.
+
+    The objective is the one being trained at that step (a VAE's KL warm-up and capacity C included);
+    the global RNG is left untouched.
+    """
     if not hasattr(model, "loss"):
         return {}
     was = model.training
@@ -231,20 +371,20 @@ def validate(model, data, batch_size: int, device) -> dict[str, float]:
         torch.manual_seed(0)
         for start in range(0, n, 1000):
             x = data.images[start:min(n, start + 1000)].to(device).float().div_(255)
-            for k, v in model.loss(x).items():
+            for k, v in model.loss(x, step).items():
                 sums[k] = sums.get(k, 0.0) + float(v) * x.shape[0]
     model.train(was)
     return {k: v / n for k, v in sums.items()}
 
 
 @torch.no_grad()
-def _grid(model, batch, seed: int, run_dir: Path | None, name: str, log: _Log, step: int) -> None:
-    if run_dir is None:
+def _grid(t: _Training, name: str) -> None:
+    if t.run_dir is None:
         return
-    was = model.training
-    model.eval()
+    was = t.model.training
+    t.model.eval()
     with torch.random.fork_rng(devices=[]):
-        images = model.preview(batch, torch.Generator().manual_seed(seed)).float().cpu()
-    model.train(was)
-    path = save_grid(images, run_dir / "samples" / f"{name}.png")
-    log.image("samples", path, images, step)
+        images = t.model.preview(t.preview, torch.Generator().manual_seed(t.train.seed + 12345)).float().cpu()
+    t.model.train(was)
+    save_grid(images, t.run_dir / "samples" / f"{name}.png")
+    t.log.image("samples", images, t.step)

@@ -10,6 +10,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..atomic import atomic_write
+from ..errors import GenlabError
+
 
 def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, pad_value: int = 255) -> torch.Tensor:
     """Tile a batch into one image.
@@ -54,12 +57,21 @@ def save_image(image: torch.Tensor, path: str | os.PathLike, scale: int = 1) -> 
     if scale > 1:
         pil = pil.resize((pil.width * scale, pil.height * scale), Image.Resampling.NEAREST)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fmt = (path.suffix.lstrip(".") or "png").upper().replace("JPG", "JPEG")
-    pil.save(tmp, format=fmt)
-    os.replace(tmp, path)
-    return path
+    fmt = image_format(path)
+    return atomic_write(path, lambda f: pil.save(f, format=fmt))
+
+
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".gif": "GIF", ".tif": "TIFF",
+                 ".tiff": "TIFF", ".webp": "WEBP"}
+
+
+def image_format(path) -> str:
+    """The PIL format of an output image file name (no suffix: PNG), or a one-line error."""
+    suffix = Path(path).suffix.lower()
+    if suffix and suffix not in IMAGE_FORMATS:
+        raise GenlabError(f"cannot write an image as '{Path(path).name}': use a file name ending in "
+                          f"{', '.join(sorted(IMAGE_FORMATS))}")
+    return IMAGE_FORMATS.get(suffix, "PNG")
 
 
 def save_grid(images: torch.Tensor, path: str | os.PathLike, nrow: int | None = None) -> Path:

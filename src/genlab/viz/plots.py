@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..atomic import atomic_write
 from ..errors import GenlabError
 from .grid import make_grid
 
@@ -22,12 +23,8 @@ def pyplot():
 
 
 def _save(fig, out) -> Path:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp{out.suffix or '.png'}")
-    fig.savefig(tmp, dpi=fig.dpi, bbox_inches="tight")
-    os.replace(tmp, out)
-    return out
+    fmt = (Path(out).suffix.lstrip(".") or "png").lower()
+    return atomic_write(out, lambda f: fig.savefig(f, format=fmt, dpi=fig.dpi, bbox_inches="tight"))
 
 
 def plot_latent_maps(maps, out: str | os.PathLike) -> Path:
