@@ -140,7 +140,9 @@ def _json_value(raw, tp, key: str):
           float: isinstance(raw, (int, float)) and not isinstance(raw, bool) and math.isfinite(raw),
           str: isinstance(raw, str)}.get(tp, False)
     if not ok:
-        raise GenlabError(f"{key} must be a {_type_name(tp)}, got {json.dumps(raw)[:40]}; restore the file or train again")
+        name = _type_name(tp)
+        raise GenlabError(f"{key} must be {'an' if name[0] in 'aeiou' else 'a'} {name}, got {json.dumps(raw)[:40]}; "
+                          "restore the file or train again")
     return float(raw) if tp is float else raw
 
 

@@ -55,20 +55,29 @@ def _subdirs(folder: Path) -> list[Path]:
 def _open(path: Path) -> Image.Image:
     """The image at ``path``, header read and its size checked; no pixel decoded yet."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with warnings.catch_warnings():  # PIL's bomb check is replaced by genlab's lower limit, just below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(path)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise GenlabError(f"image {path} is too large to decode safely ({e.args[0].split('.')[0]}); "
-                          "shrink it or remove it from the folder") from None
+    except Image.DecompressionBombError:  # above twice PIL's limit: said in genlab's words
+        im = None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise GenlabError(f"cannot read image {path} ({type(e).__name__}); fix or remove the file") from None
-    w, h = im.size
+    w, h = im.size if im is not None else _png_size(path)
     if w * h > MAX_PIXELS or w < 1 or h < 1:
-        im.close()
+        if im is not None:
+            im.close()
         raise GenlabError(f"image {path} is {w}x{h} pixels, above genlab's limit of {MAX_PIXELS:,} per image; "
                           "shrink it or remove it from the folder")
     return im
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image PIL refused to open as a decompression bomb (PNG: from IHDR, else unknown)."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    return MAX_PIXELS, 2  # over the limit all the same
 
 
 def _headers(files: list[Path], half: bool = False) -> tuple[str, list[Size]]:

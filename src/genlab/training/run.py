@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from .lock import run_lock
 from .loop import fit, total_steps
 
 MAX_PARAMETERS = 500_000_000  # about 8 GB to train in float32 with Adam (weights, gradients, two moments)
+MAX_CHANNELS = 8192  # per convolution: wider is a typo (a step would take minutes), not a model
 RATES = ("lr", "lr_g", "lr_d")  # what --resume may change: the learning rates to lower after a blow-up
 
 
@@ -60,7 +62,8 @@ def _fields(cls) -> set[str]:
 def build(cls, config, where: str = "these settings"):
     """The model of ``config``, built first without memory (meta tensors) to check it can be and its size."""
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "initializing zero-element tensors": refused just below
             probe = cls(config)
     except GenlabError:
         raise
@@ -68,6 +71,15 @@ def build(cls, config, where: str = "these settings"):
         reason = (str(e).splitlines() or [type(e).__name__])[0][:160]
         raise GenlabError(f"cannot build a '{cls.family}' model from {where} ({reason}); check the network "
                           "settings (channels, hidden, latent_dim, image_shape)") from None
+    empty = next((name for name, p in probe.named_parameters() if p.numel() == 0), None)
+    if empty is not None:
+        raise GenlabError(f"these settings give the '{cls.family}' model an empty layer ({empty}); widths "
+                          "(channels, hidden, latent_dim) must be >= 1")
+    wide = max((max(m.in_channels, m.out_channels) for m in probe.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)),
+               default=0)
+    if wide > MAX_CHANNELS:
+        raise GenlabError(f"these settings give the '{cls.family}' model a convolution of {wide:,} channels, above "
+                          f"genlab's limit of {MAX_CHANNELS:,}; use smaller channels")
     n = sum(p.numel() for p in probe.parameters())
     if n > MAX_PARAMETERS:
         raise GenlabError(f"these settings make a '{cls.family}' model of {n:,} parameters, above genlab's limit of "
