@@ -17,6 +17,7 @@ from genlab.cli import main
 from genlab.data import load_dataset
 from genlab.data.base import ImageData
 from genlab.errors import GenlabError
+from genlab.training import checkpoint
 from genlab.models import build_model
 from genlab.models.cyclegan_voice import VoiceGenerator
 from genlab.training.batches import Batches
@@ -227,7 +228,7 @@ def test_identity_mapping_lowers_a_spectral_loss():
 
 
 def test_run_saves_statistics_and_loads_equal(tiny_run, voice_dir):
-    assert (tiny_run / "stats.safetensors").exists()
+    assert (checkpoint.latest(tiny_run) / "stats.safetensors").exists()
     model = load(tiny_run)
     assert bool(model.stats.ready) and model.family == "cyclegan-voice"
     features = torch.randn(36, 50)

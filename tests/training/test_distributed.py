@@ -9,6 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from genlab.training import checkpoint
+
 ARGS = ["train", "--model", "ae", "--data", "digits", "--steps", "12", "--quiet",
         "--set", "arch=mlp", "--set", "hidden=32", "--set", "latent_dim=4", "--set", "batch_size=64"]
 
@@ -24,8 +26,8 @@ def test_two_processes_match_one(tmp_path):
     two = subprocess.run([torchrun, "--nproc_per_node=2", "--master_port=29533", "-m", "genlab", *ARGS,
                           "--out", str(tmp_path / "two")], capture_output=True, text=True, env=env, timeout=240)
     assert two.returncode == 0, two.stderr[-2000:]
-    a = load_file(str(tmp_path / "one" / "model.safetensors"))
-    b = load_file(str(tmp_path / "two" / "model.safetensors"))
+    a = load_file(str(checkpoint.latest(tmp_path / "one") / "model.safetensors"))
+    b = load_file(str(checkpoint.latest(tmp_path / "two") / "model.safetensors"))
     # an MLP autoencoder has no noise and no batch statistics: averaging the two half-batch gradients
     # is the full-batch gradient, so the runs agree up to float round-off
     for k in a:
