@@ -17,9 +17,9 @@ from genlab.cli import main
 from genlab.data import load_dataset
 from genlab.data.base import ImageData
 from genlab.errors import GenlabError
-from genlab.training import checkpoint
 from genlab.models import build_model
 from genlab.models.cyclegan_voice import VoiceGenerator
+from genlab.training import checkpoint
 from genlab.training.batches import Batches
 
 SR = 16000
