@@ -170,6 +170,19 @@ def test_nan_at_a_checkpoint_step_saves_nothing_and_names_a_command_that_works(t
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["train"]["lr"] == 1e-4 and cfg["history"] == [{"step": 10, "set": {"lr": 1e-4}}]
     assert checkpoint.step_of(checkpoint.latest(run)) == 30
+    state = checkpoint.load_state(run)
+    assert [g["lr"] for g in state["optimizers"]["model"]["param_groups"]] == [1e-4]  # really trained at the new rate
+
+
+def test_resume_lowers_a_gans_rates_and_keeps_its_schedule(tmp_path):
+    out = tmp_path / "gan"
+    settings = {"arch": "mlp", "latent_dim": "4", "batch_size": "64", "checkpoint_every": "5"}
+    train("gan", "digits", out, settings=settings, steps=10, quiet=True)
+    before = checkpoint.load_state(out)["optimizers"]
+    resume(out, steps=15, settings={"lr": "2e-5"}, quiet=True)
+    after = checkpoint.load_state(out)["optimizers"]
+    for name in before:
+        assert after[name]["param_groups"][0]["lr"] == pytest.approx(before[name]["param_groups"][0]["lr"] / 10)
 
 
 def test_nan_before_any_checkpoint_says_so(tmp_path, capsys):

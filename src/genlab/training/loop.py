@@ -290,8 +290,9 @@ def _check_losses(t: _Training) -> None:
 
 def _diverged(t: _Training, step: int, what: str) -> GenlabError:
     """The one-line stop: which step and terms, what is kept, and a command that continues with a lower rate."""
+    first = next(iter(t.optimizers.values())).param_groups[0]  # the base rate, when no per-network rate is set
     rates = {k: v for k in ("lr_g", "lr_d") if (v := getattr(t.model.config, k, None))} or \
-        {"lr": next(iter(t.optimizers.values())).param_groups[0].get("initial_lr", t.train.lr)}
+        {"lr": first.get("initial_lr", first["lr"])}
     lower = " ".join(f"--set {k}={v / 10:.3g}" for k, v in rates.items())
     if t.run_dir is None:
         return GenlabError(f"training diverged at step {step} ({what}); stopped: train again with a lower learning "
