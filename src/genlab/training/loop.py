@@ -22,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from ..atomic import atomic_write
+from ..data.base import to_float
 from ..device import resolve_device
 from ..errors import GenlabError
 from ..viz.grid import save_grid
@@ -371,7 +372,7 @@ def validate(model, data, batch_size: int, device, step: int = 0) -> dict[str, f
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(0)
         for start in range(0, n, 1000):
-            x = data.images[start:min(n, start + 1000)].to(device).float().div_(255)
+            x = to_float(data.images[start:min(n, start + 1000)]).to(device)
             for k, v in model.loss(x, step).items():
                 sums[k] = sums.get(k, 0.0) + float(v) * x.shape[0]
     model.train(was)
