@@ -30,8 +30,10 @@ def trained(tmp_path_factory):
 
 
 def _tree(root):
-    return {str(p.relative_to(root)): (p.read_bytes() if p.name != LOCK else b"") if p.is_file() else None
-            for p in sorted(root.rglob("*"))}
+    return {
+        str(p.relative_to(root)): (p.read_bytes() if p.name != LOCK else b"") if p.is_file() else None
+        for p in sorted(root.rglob("*"))
+    }
 
 
 def _png(path, size, mode="L"):
@@ -41,12 +43,15 @@ def _png(path, size, mode="L"):
 
 def _png_header_only(path, width, height):
     """A 1-bit PNG that announces width x height (a few hundred bytes): a decompression bomb's header."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 # set-ups: each takes the working folder and the trained run, and returns nothing
@@ -62,6 +67,7 @@ def _edit_config(**changes):
             section, _, name = key.rpartition(".")
             (cfg[section] if section else cfg)[name] = value
         (work / "run" / "config.json").write_text(json.dumps(cfg))
+
     return setup
 
 
@@ -117,22 +123,44 @@ ROWS = [
     # resume: a refused resume leaves config.json as it was
     (["train", "--resume", "run", "--steps", "8", "--set", "beta=4"], "only for the learning rates", _copy_run),
     (["train", "--resume", "run", "--steps", "8", "--device", "tpu"], "unknown device", _copy_run),
-    (["train", "--resume", "run", "--steps", "8"], "model_config: latent_dim must be an integer",
-     _edit_config(**{"model_config.latent_dim": "16"})),
-    (["train", "--resume", "run", "--steps", "8"], "latent_dim must be an integer, got 16.5",
-     _edit_config(**{"model_config.latent_dim": 16.5})),
+    (
+        ["train", "--resume", "run", "--steps", "8"],
+        "model_config: latent_dim must be an integer",
+        _edit_config(**{"model_config.latent_dim": "16"}),
+    ),
+    (
+        ["train", "--resume", "run", "--steps", "8"],
+        "latent_dim must be an integer, got 16.5",
+        _edit_config(**{"model_config.latent_dim": 16.5}),
+    ),
     (["train", "--resume", "run", "--steps", "8"], "malformed 'model'", _edit_config(model=["vae"])),
-    (["train", "--resume", "run", "--steps", "8"], "train: batch_size must be an integer, got \"x\"",
-     _edit_config(**{"train.batch_size": "x"})),
+    (
+        ["train", "--resume", "run", "--steps", "8"],
+        'train: batch_size must be an integer, got "x"',
+        _edit_config(**{"train.batch_size": "x"}),
+    ),
     # a config.json describing an impossible model, for every command that loads a run
-    (["train", "--resume", "run", "--steps", "8"], "image_shape 1x8 does not match the data",
-     _edit_config(**{"model_config.image_shape": [1, 8]})),
-    (["sample", "run", "--out", "s.png"], "does not match the network that config.json describes",
-     _edit_config(**{"model_config.image_shape": [1, 8]})),
+    (
+        ["train", "--resume", "run", "--steps", "8"],
+        "image_shape 1x8 does not match the data",
+        _edit_config(**{"model_config.image_shape": [1, 8]}),
+    ),
+    (
+        ["sample", "run", "--out", "s.png"],
+        "does not match the network that config.json describes",
+        _edit_config(**{"model_config.image_shape": [1, 8]}),
+    ),
     (["sample", "run", "--out", "s.png"], "above genlab's limit", _edit_config(**{"model_config.latent_dim": 10**9})),
-    (["evaluate", "run", "--out", "r.json"], "above genlab's limit", _edit_config(**{"model_config.latent_dim": 10**9})),
-    (["reconstruct", "run", "--out", "r.png"], "latent_dim must be an integer",
-     _edit_config(**{"model_config.latent_dim": 1e9})),
+    (
+        ["evaluate", "run", "--out", "r.json"],
+        "above genlab's limit",
+        _edit_config(**{"model_config.latent_dim": 10**9}),
+    ),
+    (
+        ["reconstruct", "run", "--out", "r.png"],
+        "latent_dim must be an integer",
+        _edit_config(**{"model_config.latent_dim": 1e9}),
+    ),
     # outputs and counts of the other commands, checked before any work
     (["sample", "run", "--out", "s.png", "--n", "10000000"], "--n must be at most 10,000", _copy_run),
     (["sample", "run", "--out", "/proc/x.png"], "cannot write /proc/x.png", _copy_run),
@@ -145,8 +173,9 @@ ROWS = [
 ]
 
 
-@pytest.mark.parametrize("argv, words, setup", ROWS, ids=[" ".join(r[0][:1] + r[0][3:6]) + f" [{r[1][:24]}]"
-                                                         for r in ROWS])
+@pytest.mark.parametrize(
+    "argv, words, setup", ROWS, ids=[" ".join(r[0][:1] + r[0][3:6]) + f" [{r[1][:24]}]" for r in ROWS]
+)
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(argv, words, setup, trained, tmp_path, monkeypatch, capsys):
     if "cuda" in argv and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
@@ -191,8 +220,9 @@ def test_a_bug_is_a_one_line_report(trained, tmp_path, monkeypatch, capsys):
 def test_a_kill_before_the_first_checkpoint_does_not_block_a_retry(tmp_path):
     out = tmp_path / "r"
     out.mkdir()
-    (out / "config.json").write_text(json.dumps({"format": "genlab/1", "model": "ae", "model_config": {},
-                                                 "train": {}, "data": "digits"}))
+    (out / "config.json").write_text(
+        json.dumps({"format": "genlab/1", "model": "ae", "model_config": {}, "train": {}, "data": "digits"})
+    )
     (out / ".lock").write_text("pid 999999 on nowhere since then\n")
     assert main(["train", "--data", "digits", "--out", str(out), "--steps", "3", *FAST]) == 0
     assert json.loads((out / "config.json").read_text())["model"] == "vae"

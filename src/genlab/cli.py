@@ -389,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "a run: default 10000)")
     p.add_argument("--out", help="also write the result as JSON")
     p.add_argument("--seed", type=int, default=0, help="seed of the drawn samples and of KID's subsets")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, mps (default cpu)")
+    _device_arg(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars or notes")
     p.set_defaults(func=cmd_fid)
 

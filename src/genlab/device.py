@@ -32,8 +32,10 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
         if not torch.cuda.is_available():
             raise GenlabError(f"device '{name}' asked for but CUDA is not available here; use --device auto or cpu")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise GenlabError(f"device '{name}' does not exist: this machine has {torch.cuda.device_count()} "
-                              "CUDA device(s); use cuda:0 or auto")
+            raise GenlabError(
+                f"device '{name}' does not exist: this machine has {torch.cuda.device_count()} "
+                "CUDA device(s); use cuda:0 or auto"
+            )
     if device.type == "mps" and not mps_available():
         raise GenlabError(f"device '{name}' asked for but MPS is not available here; use --device auto or cpu")
     return device

@@ -141,7 +141,7 @@ def sweep_latent_dim(out: str | os.PathLike, models=("ae", "vae"), data: str = "
             if test is None:
                 test = load_run_data(model.meta, "test")
             numbers = evaluate_reconstruction(model, test)
-            step = checkpoint.step_of(checkpoint.latest(run_dir))
+            step = checkpoint.step_of(checkpoint.weights_folder(run_dir))
             results["runs"][key] = {"model": model_name, "latent_dim": dim, "length": length, "step": step,
                                     "test": numbers}
             _write(out, results)

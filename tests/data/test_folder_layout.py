@@ -69,15 +69,37 @@ def test_train_prints_a_one_line_data_summary_and_the_note_once(tmp_path, capsys
         for i in range(6):
             _img(tmp_path / "pets" / c / f"{i}.png", size=(12, 12) if i else (20, 10), value=i * 20)
     out = tmp_path / "run"
-    assert main(["train", "--data", str(tmp_path / "pets"), "--out", str(out), "--steps", "2", "--quiet",
-                 "--set", "arch=mlp", "--set", "hidden=8", "--set", "latent_dim=2"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tmp_path / "pets"),
+                "--out",
+                str(out),
+                "--steps",
+                "2",
+                "--quiet",
+                "--set",
+                "arch=mlp",
+                "--set",
+                "hidden=8",
+                "--set",
+                "latent_dim=2",
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == ("data pets: 10 train / 2 test images, 2 classes (cat, dog), 1x12x12, "
-                        "seeded 90/10 split (seed 0)")
+    assert lines[0] == (
+        "data pets: 10 train / 2 test images, 2 classes (cat, dog), 1x12x12, seeded 90/10 split (seed 0)"
+    )
     assert sum("2 sizes; using the most common, 12x12" in s for s in lines) == 1
     assert main(["train", "--resume", str(out), "--steps", "3", "--quiet"]) == 0  # reloads at the same size
 
 
 def test_summary_of_a_builtin():
     train, test = load_dataset("digits"), load_dataset("digits", "test")
-    assert summary(train, test).startswith("data digits: 1,500 train / 297 test images, 10 classes (0, 1, 2, 3, 4, ...)")
+    assert summary(train, test).startswith(
+        "data digits: 1,500 train / 297 test images, 10 classes (0, 1, 2, 3, 4, ...)"
+    )

@@ -66,14 +66,22 @@ def test_a_body_within_the_limit_reaches_the_app_whole():
 
 
 def test_a_too_large_content_length_is_refused_before_reading():
-    status, body, consumed, called = _call({"host": "localhost", "content-length": str(6 * MB)},
-                                           [b"x" * MB] * 6)
+    status, body, consumed, called = _call({"host": "localhost", "content-length": str(6 * MB)}, [b"x" * MB] * 6)
     assert status == 413 and consumed == 0 and not called
 
 
-@pytest.mark.parametrize("host, ok", [("127.0.0.1:8000", True), ("localhost:8000", True), ("[::1]:8000", True),
-                                      ("localhost", True), ("evil.example:8000", False), ("", False),
-                                      ("127.0.0.1.evil.example", False)])
+@pytest.mark.parametrize(
+    "host, ok",
+    [
+        ("127.0.0.1:8000", True),
+        ("localhost:8000", True),
+        ("[::1]:8000", True),
+        ("localhost", True),
+        ("evil.example:8000", False),
+        ("", False),
+        ("127.0.0.1.evil.example", False),
+    ],
+)
 def test_host_must_be_the_loopback_address(host, ok):
     status, body, _, called = _call({"host": host} if host else {}, [])
     assert (status == 200) == ok and called == ok
@@ -111,20 +119,28 @@ def test_genlab_explore_refuses_chunked_bodies_and_foreign_hosts(runs):
     sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
     sock.close()
-    proc = subprocess.Popen([sys.executable, "-m", "genlab", "explore", str(runs["pix2pix"]), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genlab", "explore", str(runs["pix2pix"]), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert "http://127.0.0.1" in proc.stdout.readline()
         chunk = b"x" * 65536
         chunks = (b"%x\r\n" % len(chunk) + chunk + b"\r\n" for _ in range(200 * MB // len(chunk)))
         t0 = time.perf_counter()
-        answer = _request(port, b"POST /api/translate HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-                                b"Transfer-Encoding: chunked\r\nContent-Type: multipart/form-data; boundary=b\r\n\r\n"
-                          % port, chunks)
+        answer = _request(
+            port,
+            b"POST /api/translate HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+            b"Transfer-Encoding: chunked\r\nContent-Type: multipart/form-data; boundary=b\r\n\r\n" % port,
+            chunks,
+        )
         assert answer.startswith(b"HTTP/1.1 413") and b"larger than" in answer
         assert time.perf_counter() - t0 < 30
-        answer = _request(port, b"GET /api/models HTTP/1.1\r\nHost: rebind.evil.example:%d\r\nConnection: close\r\n\r\n"
-                          % port)
+        answer = _request(
+            port, b"GET /api/models HTTP/1.1\r\nHost: rebind.evil.example:%d\r\nConnection: close\r\n\r\n" % port
+        )
         assert answer.startswith(b"HTTP/1.1 400") and b"not this server's address" in answer
         answer = _request(port, b"GET /api/models HTTP/1.1\r\nHost: localhost:%d\r\nConnection: close\r\n\r\n" % port)
         assert answer.startswith(b"HTTP/1.1 200")

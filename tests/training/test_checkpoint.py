@@ -15,11 +15,10 @@ from genlab.errors import GenlabError
 from genlab.models import build_model
 from genlab.models.vae import VAE
 from genlab.training import TrainConfig, checkpoint, resume, train
-from genlab.training.loop import METRICS, validate
 from genlab.training.lock import LOCK, run_lock
+from genlab.training.loop import METRICS, validate
 
-FAST = {"arch": "mlp", "hidden": "16", "latent_dim": "2", "batch_size": "64", "checkpoint_every": "5",
-        "log_every": "5"}
+FAST = {"arch": "mlp", "hidden": "16", "latent_dim": "2", "batch_size": "64", "checkpoint_every": "5", "log_every": "5"}
 
 
 def _run(tmp_path, name="run", steps=10, **settings):
@@ -30,8 +29,11 @@ def _run(tmp_path, name="run", steps=10, **settings):
 
 def _tree(root):
     """Every file under root with its bytes (the lock's contents aside: it names its holder)."""
-    return {str(p.relative_to(root)): (p.read_bytes() if p.name != LOCK else b"")
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): (p.read_bytes() if p.name != LOCK else b"")
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _weights(run):
@@ -51,10 +53,12 @@ def test_full_disk_at_each_checkpoint_write_keeps_the_previous_one(tmp_path, mon
 
     def atomic_write(path, write, hint=None):
         if os.path.basename(path) == point and checkpoint.CHECKPOINTS in str(path):
+
             def half_then_full(f):  # the disk fills half-way through the file
                 write(f)
                 f.truncate(f.tell() // 2)
                 raise full
+
             return real_write(path, half_then_full, hint)
         return real_write(path, write, hint)
 
@@ -86,7 +90,7 @@ def test_safetensors_files_are_identical_for_identical_weights(tmp_path):
         blobs.add((tmp_path / str(i) / "model.safetensors").read_bytes())
     assert len(blobs) == 1
     raw = blobs.pop()
-    header = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])
+    header = json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")])
     assert list(header["__metadata__"]) == sorted(header["__metadata__"]) and list(header) == sorted(header)
     other = build_model("vae", image_shape=(1, 8, 8), arch="mlp", hidden=(16,), latent_dim=2)
     assert checkpoint.load_weights(other, tmp_path / "0") == 3
@@ -120,8 +124,23 @@ def test_a_second_trainer_is_refused_in_one_line(tmp_path, capsys):
         assert main(["train", "--resume", str(run), "--steps", "20", "--quiet"]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and f"is being trained by pid {pid}" in err and "one trainer per run" in err
-        assert main(["train", "--data", "digits", "--out", str(tmp_path / "new"), "--steps", "2", "--quiet",
-                     "--set", "arch=mlp"]) == 0  # other runs are free
+        assert (
+            main(
+                [
+                    "train",
+                    "--data",
+                    "digits",
+                    "--out",
+                    str(tmp_path / "new"),
+                    "--steps",
+                    "2",
+                    "--quiet",
+                    "--set",
+                    "arch=mlp",
+                ]
+            )
+            == 0
+        )  # other runs are free
         (tmp_path / "fresh").mkdir()
         pid2 = _hold_lock_in_child(tmp_path / "fresh")
         assert main(["train", "--data", "digits", "--out", str(tmp_path / "fresh"), "--steps", "2", "--quiet"]) == 2
@@ -163,7 +182,7 @@ def test_nan_at_a_checkpoint_step_saves_nothing_and_names_a_command_that_works(t
     assert len(err.splitlines()) == 1
     assert "diverged at step 15 (losses loss=nan, recon=" in err and "last good checkpoint (step 10) is kept" in err
     assert checkpoint.step_of(checkpoint.latest(run)) == 10
-    command = shlex.split(err[err.index("genlab train --resume"):])
+    command = shlex.split(err[err.index("genlab train --resume") :])
     assert command[:3] == ["genlab", "train", "--resume"] and "--set" in command and "lr=0.0001" in command
     monkeypatch.undo()
     assert main([*command[1:], "--quiet"]) == 0  # the advice, as printed, continues the run
@@ -186,8 +205,27 @@ def test_resume_lowers_a_gans_rates_and_keeps_its_schedule(tmp_path):
 
 
 def test_nan_before_any_checkpoint_says_so(tmp_path, capsys):
-    assert main(["train", "--data", "digits", "--out", str(tmp_path / "r"), "--steps", "20", "--quiet",
-                 "--set", "lr=1e6", "--set", "arch=mlp", "--set", "checkpoint_every=10"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                "digits",
+                "--out",
+                str(tmp_path / "r"),
+                "--steps",
+                "20",
+                "--quiet",
+                "--set",
+                "lr=1e6",
+                "--set",
+                "arch=mlp",
+                "--set",
+                "checkpoint_every=10",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert "no checkpoint had been saved yet" in err and "genlab train --resume" in err
     assert checkpoint.latest(tmp_path / "r") is None
@@ -201,13 +239,21 @@ def test_nan_weights_are_refused_by_every_command(tmp_path, capsys):
     tensors = load_file(str(folder / "model.safetensors"))
     name = next(iter(tensors))
     tensors[name][0] = float("nan")
-    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": checkpoint.FORMAT, "family": "vae",
-                                                                     "network": "model", "step": "10"})
+    save_file(
+        tensors,
+        str(folder / "model.safetensors"),
+        metadata={"format": checkpoint.FORMAT, "family": "vae", "network": "model", "step": "10"},
+    )
     out = str(tmp_path / "o.png")
-    for argv in (["sample", str(run), "--out", out], ["reconstruct", str(run), "--out", out],
-                 ["traverse", str(run), "--out", out], ["interpolate", str(run), "--out", out],
-                 ["evaluate", str(run), "--out", str(tmp_path / "r.json"), "--quick"],
-                 ["train", "--resume", str(run), "--steps", "20"], ["explore", str(run), "--port", "0"]):
+    for argv in (
+        ["sample", str(run), "--out", out],
+        ["reconstruct", str(run), "--out", out],
+        ["traverse", str(run), "--out", out],
+        ["interpolate", str(run), "--out", out],
+        ["evaluate", str(run), "--out", str(tmp_path / "r.json"), "--quick"],
+        ["train", "--resume", str(run), "--steps", "20"],
+        ["explore", str(run), "--port", "0"],
+    ):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "NaN or infinite weights" in err, argv

@@ -17,8 +17,14 @@ import pytest
 from genlab.training import checkpoint, loop, resume, train
 from genlab.training.loop import METRICS
 
-SETTINGS = {"arch": "mlp", "hidden": "16", "latent_dim": "2", "batch_size": "64", "checkpoint_every": "3",
-            "log_every": "2"}
+SETTINGS = {
+    "arch": "mlp",
+    "hidden": "16",
+    "latent_dim": "2",
+    "batch_size": "64",
+    "checkpoint_every": "3",
+    "log_every": "2",
+}
 STEPS = 200  # 23 steps per epoch on digits: validation, grids and epoch ends are crossed too
 KILLS = 24
 MOST_STEPS = 8  # an attempt dies within this many steps at the latest, so 24 attempts cannot finish the run
@@ -43,11 +49,13 @@ def _die_at_write(k: int) -> None:
 
     def atomic_write(path, write, hint=None):
         if tick():
+
             def torn(f):
                 write(f)
                 f.truncate(max(0, f.tell() // 2))
                 f.flush()
                 os.kill(os.getpid(), signal.SIGKILL)
+
             return real_write(path, torn, hint)
         return real_write(path, write, hint)
 
@@ -112,8 +120,9 @@ def _attempt(run, delay: float | None = None, die_at: int | None = None, most_st
 
 def _files(run):
     newest = checkpoint.latest(run)
-    return {p.name: p.read_bytes() for p in newest.iterdir() if p.suffix == ".safetensors"}, \
-        (run / METRICS).read_bytes()
+    return {p.name: p.read_bytes() for p in newest.iterdir() if p.suffix == ".safetensors"}, (
+        run / METRICS
+    ).read_bytes()
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

@@ -5,8 +5,7 @@ import torch
 
 from genlab.errors import GenlabError
 from genlab.models import build_model
-from genlab.training import TrainConfig, fit
-from genlab.training import checkpoint
+from genlab.training import TrainConfig, checkpoint, fit
 from genlab.training.batches import Batches
 
 

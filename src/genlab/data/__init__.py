@@ -13,12 +13,17 @@ from genlab.data import idx
 from genlab.data.base import ImageData, resize_images, to_float, to_uint8
 from genlab.data.digits import load_digits
 from genlab.data.dsprites import DSprites, load_dsprites
-from genlab.data.folders import (MAX_BYTES, load_folder, load_image_folder, load_paired_folder,
-                                 load_unpaired_folder)
+from genlab.data.folders import MAX_BYTES, load_folder, load_image_folder, load_paired_folder, load_unpaired_folder
 from genlab.data.paired import load_edges2fashion, load_maps
 from genlab.data.unpaired import combine_unpaired, load_fashion_stripes
-from genlab.data.voices import (espeak_available, festival_available, is_voice_folder, load_recorded_voices,
-                               load_voice_folder, load_voices)
+from genlab.data.voices import (
+    espeak_available,
+    festival_available,
+    is_voice_folder,
+    load_recorded_voices,
+    load_voice_folder,
+    load_voices,
+)
 from genlab.errors import GenlabError, one_of
 
 SPLITS = ("train", "test")
@@ -79,7 +84,8 @@ def load_dataset(name: str, split: str = "train", image_size: int | None = None,
     if name in _BUILTINS:
         data = _BUILTINS[name][1](split)
         if image_size is not None and data.images.shape[-1] != image_size:
-            need = len(data) * (data.images.shape[1] + (data.pair.shape[1] if data.pair is not None else 0)) * image_size**2
+            channels = data.images.shape[1] + (data.pair.shape[1] if data.pair is not None else 0)
+            need = len(data) * channels * image_size**2
             if need > MAX_BYTES:
                 raise GenlabError(f"{name} at --image-size {image_size} needs {need / 1024**3:.1f} GB in memory, "
                                   f"above genlab's {MAX_BYTES / 1024**3:.0f} GB; pass a smaller --image-size")
@@ -113,7 +119,8 @@ def summary(train: ImageData, test: ImageData) -> str:
         names = ", ".join(train.classes[:5]) + (", ..." if len(train.classes) > 5 else "")
         parts.append(f"{len(train.classes)} classes ({names})")
     if train.pair is not None:
-        parts.append("unpaired A/B domains" if train.meta.get("unpaired") else f"pairs ({train.meta.get('layout', 'A -> B')})")
+        layout = train.meta.get("layout", "A -> B")
+        parts.append("unpaired A/B domains" if train.meta.get("unpaired") else f"pairs ({layout})")
     parts.append(f"{c}x{h}x{w}")
     if train.meta.get("subset"):
         parts.append(train.meta["subset"])
@@ -121,5 +128,6 @@ def summary(train: ImageData, test: ImageData) -> str:
 
 
 __all__ = ["DATASETS", "DSprites", "ImageData", "combine_unpaired", "list_datasets", "load_dataset",
-           "load_image_folder", "load_paired_folder", "load_run_data", "load_unpaired_folder", "register_dataset", "resize_images", "summary", "to_float",
+           "load_image_folder", "load_paired_folder", "load_run_data", "load_unpaired_folder", "register_dataset",
+           "resize_images", "summary", "to_float",
            "to_uint8"]

@@ -44,8 +44,11 @@ Size = tuple[int, int]  # (H, W)
 
 def list_images(folder: Path) -> list[Path]:
     """Image files directly in ``folder``, sorted by name (hidden files skipped)."""
-    return sorted(p for p in Path(folder).iterdir()
-                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTS)
+    return sorted(
+        p
+        for p in Path(folder).iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTS
+    )
 
 
 def _subdirs(folder: Path) -> list[Path]:
@@ -57,18 +60,23 @@ def _open(path: Path) -> Image.Image:
     try:
         with warnings.catch_warnings():  # PIL's bomb check is replaced by genlab's lower limit, just below
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(path)
+            im: Image.Image = Image.open(path)
     except Image.DecompressionBombError:  # above twice PIL's limit: said in genlab's words
-        im = None
+        raise _too_large(path, *_png_size(path)) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise GenlabError(f"cannot read image {path} ({type(e).__name__}); fix or remove the file") from None
-    w, h = im.size if im is not None else _png_size(path)
+    w, h = im.size
     if w * h > MAX_PIXELS or w < 1 or h < 1:
-        if im is not None:
-            im.close()
-        raise GenlabError(f"image {path} is {w}x{h} pixels, above genlab's limit of {MAX_PIXELS:,} per image; "
-                          "shrink it or remove it from the folder")
+        im.close()
+        raise _too_large(path, w, h)
     return im
+
+
+def _too_large(path: Path, w: int, h: int) -> GenlabError:
+    return GenlabError(
+        f"image {path} is {w}x{h} pixels, above genlab's limit of {MAX_PIXELS:,} per image; "
+        "shrink it or remove it from the folder"
+    )
 
 
 def _png_size(path: Path) -> tuple[int, int]:
@@ -91,7 +99,7 @@ def _headers(files: list[Path], half: bool = False) -> tuple[str, list[Size]]:
 
 
 def color_mode(files: list[Path]) -> str:
-    """"L" if every file is grayscale, else "RGB" (reads headers only; names an unreadable file)."""
+    """ "L" if every file is grayscale, else "RGB" (reads headers only; names an unreadable file)."""
     return _headers(files)[0]
 
 
@@ -102,16 +110,20 @@ def pick_size(sizes: list[Size], image_size: int | Size | None, notes: list[str]
     counts = Counter(sizes).most_common()
     (h, w), n = counts[0]
     if len(counts) > 1:
-        notes.append(f"the images in {where} have {len(counts)} sizes; using the most common, {h}x{w} ({n} of "
-                     f"{len(sizes)}), the others are center-cropped and resized to it (--image-size N to choose)")
+        notes.append(
+            f"the images in {where} have {len(counts)} sizes; using the most common, {h}x{w} ({n} of "
+            f"{len(sizes)}), the others are center-cropped and resized to it (--image-size N to choose)"
+        )
     return h, w
 
 
 def _check_memory(n: int, channels: int, size: Size, where: Path) -> None:
     need = n * channels * size[0] * size[1]
     if need > MAX_BYTES:
-        raise GenlabError(f"{where}: {n} images of {channels}x{size[0]}x{size[1]} need {need / 1024**3:.1f} GB in "
-                          f"memory, above genlab's {MAX_BYTES / 1024**3:.0f} GB; pass a smaller --image-size")
+        raise GenlabError(
+            f"{where}: {n} images of {channels}x{size[0]}x{size[1]} need {need / 1024**3:.1f} GB in "
+            f"memory, above genlab's {MAX_BYTES / 1024**3:.0f} GB; pass a smaller --image-size"
+        )
 
 
 def _fit(im: Image.Image, size: Size, mode: str, half: str | None, path: Path) -> np.ndarray:
@@ -133,15 +145,20 @@ def _fit(im: Image.Image, size: Size, mode: str, half: str | None, path: Path) -
             left, top = (im.width - cw) // 2, (im.height - ch) // 2
             im = im.crop((left, top, left + cw, top + ch))
             if (ch, cw) != (h, w):
-                im = im.resize((w, h), Image.BICUBIC if ch < h else Image.LANCZOS)
+                im = im.resize((w, h), Image.Resampling.BICUBIC if ch < h else Image.Resampling.LANCZOS)
     except (OSError, ValueError, SyntaxError) as e:
         raise GenlabError(f"cannot read image {path} ({type(e).__name__}: {e}); fix or remove the file") from None
     arr = np.asarray(im, dtype=np.uint8)
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)  # (C, H, W)
 
 
-def read_images(files: list[Path], image_size: int | Size | None = None, half: str | None = None,
-                mode: str | None = None, notes: list[str] | None = None) -> torch.Tensor:
+def read_images(
+    files: list[Path],
+    image_size: int | Size | None = None,
+    half: str | None = None,
+    mode: str | None = None,
+    notes: list[str] | None = None,
+) -> torch.Tensor:
     """Read image files into uint8 (N, C, H, W): C = 1 if every file is grayscale (or ``mode`` is "L"), else 3.
 
     ``image_size``: a square side or (H, W); None keeps the most common native size.
@@ -204,8 +221,10 @@ def _collect(root: Path) -> tuple[list[Path], list[int] | None, list[str] | None
     top = list_images(root)
     class_dirs = [d for d in _subdirs(root) if list_images(d)]
     if class_dirs and top:
-        raise GenlabError(f"{root} mixes loose images with class subfolders ({', '.join(d.name for d in class_dirs)}); "
-                          "move the loose images into a class folder, or remove the subfolders")
+        raise GenlabError(
+            f"{root} mixes loose images with class subfolders ({', '.join(d.name for d in class_dirs)}); "
+            "move the loose images into a class folder, or remove the subfolders"
+        )
     if class_dirs:
         files, labels = [], []
         for label, d in enumerate(class_dirs):
@@ -214,8 +233,10 @@ def _collect(root: Path) -> tuple[list[Path], list[int] | None, list[str] | None
             labels += [label] * len(imgs)
         return files, labels, [d.name for d in class_dirs]
     if not top:
-        raise GenlabError(f"{root} holds no images ({', '.join(sorted(IMAGE_EXTS))}); "
-                          "give a folder of images or of class subfolders of images")
+        raise GenlabError(
+            f"{root} holds no images ({', '.join(sorted(IMAGE_EXTS))}); "
+            "give a folder of images or of class subfolders of images"
+        )
     return top, None, None
 
 
@@ -225,11 +246,13 @@ def load_image_folder(path, image_size: int | Size | None = None, split: str = "
     root = _split_root(path, split)
     files, labels, classes = _collect(root or path)
     # channels and size over the whole set (both splits), so train and test agree
-    every = files if root is None else [f for s in ("train", "test") if (path / s).is_dir()
-                                        for f in _collect(path / s)[0]]
+    every = (
+        files if root is None else [f for s in ("train", "test") if (path / s).is_dir() for f in _collect(path / s)[0]]
+    )
     mode, sizes = _headers(every)
-    meta = {"split": split, "source": str(path), "notes": []}
-    size = pick_size(sizes, image_size, meta["notes"], path)
+    notes: list[str] = []
+    meta = {"split": split, "source": str(path), "notes": notes}
+    size = pick_size(sizes, image_size, notes, path)
     if root is None:
         keep = seeded_split(len(files), split)
         files = [files[i] for i in keep]
@@ -237,9 +260,13 @@ def load_image_folder(path, image_size: int | Size | None = None, split: str = "
         meta["subset"] = f"seeded 90/10 split (seed {SPLIT_SEED})"
     empty = torch.zeros((0, 1 if mode == "L" else 3, *size), dtype=torch.uint8)
     images = read_images(files, size, mode=mode) if files else empty
-    return ImageData(name=path.name, images=images,
-                     labels=None if labels is None else torch.tensor(labels, dtype=torch.int64),
-                     classes=classes, meta=meta)
+    return ImageData(
+        name=path.name,
+        images=images,
+        labels=None if labels is None else torch.tensor(labels, dtype=torch.int64),
+        classes=classes,
+        meta=meta,
+    )
 
 
 def load_paired_folder(path, image_size: int | Size | None = None, split: str = "train") -> ImageData:
@@ -249,19 +276,22 @@ def load_paired_folder(path, image_size: int | Size | None = None, split: str = 
     """
     path = _check_dir(path)
     ab = _split_root(path, split) or path
-    meta = {"split": split, "source": str(path), "notes": []}
+    notes: list[str] = []
+    meta = {"split": split, "source": str(path), "notes": notes}
     if (ab / "A").is_dir() and (ab / "B").is_dir():
         a_files, b_files = list_images(ab / "A"), list_images(ab / "B")
         b_by_stem = {p.stem: p for p in b_files}
         missing = [p.name for p in a_files if p.stem not in b_by_stem]
         if missing or len(a_files) != len(b_files):
             extra = missing or sorted({p.stem for p in b_files} - {p.stem for p in a_files})
-            raise GenlabError(f"{ab}: A/ and B/ do not match one to one (e.g. '{extra[0] if extra else '?'}'); "
-                              "give every image in A/ a file of the same name in B/")
+            raise GenlabError(
+                f"{ab}: A/ and B/ do not match one to one (e.g. '{extra[0] if extra else '?'}'); "
+                "give every image in A/ a file of the same name in B/"
+            )
         if not a_files:
             raise GenlabError(f"{ab / 'A'} holds no images; put the input images in A/ and the targets in B/")
         pairs = [(p, b_by_stem[p.stem]) for p in a_files]
-        size = pick_size(_headers(a_files)[1], image_size, meta["notes"], ab / "A")
+        size = pick_size(_headers(a_files)[1], image_size, notes, ab / "A")
         if ab == path:
             pairs = [pairs[i] for i in seeded_split(len(pairs), split)]
             meta["subset"] = f"seeded 90/10 split (seed {SPLIT_SEED})"
@@ -274,7 +304,7 @@ def load_paired_folder(path, image_size: int | Size | None = None, split: str = 
         if not files:
             raise GenlabError(f"{root or path} holds no images; give A/ and B/ folders or side-by-side A|B images")
         mode, sizes = _headers(files, half=True)
-        size = pick_size(sizes, image_size, meta["notes"], root or path)
+        size = pick_size(sizes, image_size, notes, root or path)
         if root is None:
             files = [files[i] for i in seeded_split(len(files), split)]
             meta["subset"] = f"seeded 90/10 split (seed {SPLIT_SEED})"
@@ -284,28 +314,38 @@ def load_paired_folder(path, image_size: int | Size | None = None, split: str = 
     return ImageData(name=path.name, images=a, pair=b, meta=meta)
 
 
-def load_unpaired_folder(path, image_size: int | Size | None = None,
-                         split: str = "train") -> tuple[ImageData, ImageData]:
+def load_unpaired_folder(
+    path, image_size: int | Size | None = None, split: str = "train"
+) -> tuple[ImageData, ImageData]:
     """Unpaired domains from ``trainA/ trainB/`` (``testA/ testB/`` for split="test"): (A, B), at one size."""
     path = _check_dir(path)
     files = {}
     for domain in "AB":
         folder = path / f"{split}{domain}"
         if not folder.is_dir():
-            raise GenlabError(f"{path} has no {split}{domain}/ folder; an unpaired set needs "
-                              f"{split}A/ and {split}B/ folders of images")
+            raise GenlabError(
+                f"{path} has no {split}{domain}/ folder; an unpaired set needs "
+                f"{split}A/ and {split}B/ folders of images"
+            )
         files[domain] = list_images(folder)
         if not files[domain]:
             raise GenlabError(f"{folder} holds no images; put the domain-{domain} images there")
     notes: list[str] = []
     size = pick_size(_headers(files["A"] + files["B"])[1], image_size, notes, path)
-    return tuple(ImageData(name=f"{path.name}-{d}", images=read_images(files[d], size),
-                           meta={"split": split, "source": str(path / f"{split}{d}"), "domain": d, "notes": notes})
-                 for d in "AB")
+    a, b = (
+        ImageData(
+            name=f"{path.name}-{d}",
+            images=read_images(files[d], size),
+            meta={"split": split, "source": str(path / f"{split}{d}"), "domain": d, "notes": notes},
+        )
+        for d in "AB"
+    )
+    return a, b
 
 
-def load_folder(path, split: str = "train", image_size: int | Size | None = None,
-                paired: bool | None = None) -> ImageData:
+def load_folder(
+    path, split: str = "train", image_size: int | Size | None = None, paired: bool | None = None
+) -> ImageData:
     """What ``load_dataset(path)`` does: unpaired, paired or a plain/class image folder (see the module doc).
 
     ``paired``: None decides from the layout; True asks for pairs (A/ + B/, or side by side); False never pairs.
@@ -326,6 +366,8 @@ def load_folder(path, split: str = "train", image_size: int | Size | None = None
         return load_paired_folder(path, image_size, split)
     data = load_image_folder(path, image_size, split)
     if near_miss and paired is None:
-        data.meta["notes"].append(f"{root} is read as {len(data.classes or [])} classes, not as A/B pairs: {near_miss}; "
-                                  "a paired set has only A/ and B/ with the same file names (or pass --paired)")
+        data.meta["notes"].append(
+            f"{root} is read as {len(data.classes or [])} classes, not as A/B pairs: {near_miss}; "
+            "a paired set has only A/ and B/ with the same file names (or pass --paired)"
+        )
     return data

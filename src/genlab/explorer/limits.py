@@ -33,7 +33,7 @@ def _host_name(value: str) -> str:
     """'example.com:8000' -> 'example.com', '[::1]:8000' -> '::1'."""
     value = value.strip().lower()
     if value.startswith("["):
-        return value[1:value.find("]")] if "]" in value else value
+        return value[1 : value.find("]")] if "]" in value else value
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
@@ -48,8 +48,12 @@ class RequestLimits:
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         if self.hosts is not None and _host_name(headers.get("host", "")) not in self.hosts:
-            return await _refuse(send, 400, f"host '{headers.get('host', '')}' is not this server's address; "
-                                            "open the page at http://127.0.0.1 or http://localhost")
+            return await _refuse(
+                send,
+                400,
+                f"host '{headers.get('host', '')}' is not this server's address; "
+                "open the page at http://127.0.0.1 or http://localhost",
+            )
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             return await _refuse(send, 413, self._too_large())
@@ -80,7 +84,15 @@ class RequestLimits:
 
 async def _refuse(send, status: int, message: str) -> None:
     body = json.dumps({"error": message}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -41,11 +41,20 @@ _STEP_DIR = re.compile(r"step-(\d{8,})")
 
 
 # ---------------------------------------------------------------- files of a model folder
-def run_config(model, train, data_name: str | None = None, classes=None, image_size: int | None = None) -> dict:
+def run_config(
+    model, train, data_name: str | None = None, classes=None, image_size: int | list[int] | None = None
+) -> dict:
     """What config.json records: the model and its config, the training config, the data it was trained on."""
-    return {"format": FORMAT, "genlab_version": __version__, "model": model.family,
-            "model_config": to_jsonable(model.config), "train": to_jsonable(train), "data": data_name,
-            "image_size": image_size, "classes": classes}
+    return {
+        "format": FORMAT,
+        "genlab_version": __version__,
+        "model": model.family,
+        "model_config": to_jsonable(model.config),
+        "train": to_jsonable(train),
+        "data": data_name,
+        "image_size": image_size,
+        "classes": classes,
+    }
 
 
 def write_json(path: Path, data: dict, hint: str | None = None) -> Path:
@@ -60,9 +69,9 @@ def canonical_safetensors(tensors: dict[str, torch.Tensor], metadata: dict[str, 
     """
     raw = safetensors_bytes(tensors, metadata=metadata)
     n = int.from_bytes(raw[:8], "little")
-    header = json.dumps(json.loads(raw[8:8 + n]), sort_keys=True, separators=(",", ":")).encode()
+    header = json.dumps(json.loads(raw[8 : 8 + n]), sort_keys=True, separators=(",", ":")).encode()
     header += b" " * (-len(header) % 8)  # the data stays 8-byte aligned; offsets count from its start
-    return len(header).to_bytes(8, "little") + header + raw[8 + n:]
+    return len(header).to_bytes(8, "little") + header + raw[8 + n :]
 
 
 def non_finite(tensors: dict[str, torch.Tensor]) -> str | None:
@@ -81,8 +90,11 @@ def save_weights(model, folder: Path, step: int, hint: str | None = None) -> Non
         if bad is not None:
             raise GenlabError(f"refusing to save non-finite weights ('{name}.{bad}' holds NaN or inf) at step {step}")
         meta = {"format": FORMAT, "family": model.family, "network": name, "step": str(step)}
-        data = canonical_safetensors(tensors, meta)
-        atomic_write(Path(folder) / f"{name}.safetensors", lambda f, d=data: f.write(d), hint)
+        atomic_write(Path(folder) / f"{name}.safetensors", _writer(canonical_safetensors(tensors, meta)), hint)
+
+
+def _writer(data: bytes):
+    return lambda f: f.write(data)
 
 
 def read_config(folder: Path) -> dict:
@@ -101,8 +113,10 @@ def read_config(folder: Path) -> dict:
         raise GenlabError(f"'{path}' is not a genlab config (foreign or older format); train the model with genlab")
     for key, kind in (("model", str), ("model_config", dict), ("train", dict)):
         if not isinstance(cfg.get(key), kind):
-            raise GenlabError(f"'{path}' has a malformed '{key}' (expected a {kind.__name__ if kind is str else 'mapping'}, "
-                              f"got {json.dumps(cfg.get(key))[:40]}); restore the file or train again")
+            raise GenlabError(
+                f"'{path}' has a malformed '{key}' (expected a {kind.__name__ if kind is str else 'mapping'}, "
+                f"got {json.dumps(cfg.get(key))[:40]}); restore the file or train again"
+            )
     return cfg
 
 
@@ -113,8 +127,10 @@ def weights_folder(folder: Path) -> Path:
         return folder
     newest = latest(folder)
     if newest is None:
-        raise GenlabError(f"'{folder}' has no checkpoint yet (training stopped before its first save); "
-                          f"continue it with genlab train --resume {folder}")
+        raise GenlabError(
+            f"'{folder}' has no checkpoint yet (training stopped before its first save); "
+            f"continue it with genlab train --resume {folder}"
+        )
     return newest
 
 
@@ -133,16 +149,22 @@ def load_weights(model, folder: Path) -> int:
         except (SafetensorError, OSError, ValueError, RuntimeError):
             raise GenlabError(f"'{path}' is corrupted or truncated; restore it or train again") from None
         if meta.get("family") != model.family:
-            raise GenlabError(f"'{path}' holds weights of a '{meta.get('family')}' model, not '{model.family}'; "
-                              "the folder mixes files from different runs")
+            raise GenlabError(
+                f"'{path}' holds weights of a '{meta.get('family')}' model, not '{model.family}'; "
+                "the folder mixes files from different runs"
+            )
         own = net.state_dict()
         if set(tensors) != set(own) or any(tensors[k].shape != own[k].shape for k in own):
-            raise GenlabError(f"'{path}' does not match the network that {CONFIG} describes; "
-                              "the folder mixes files from different runs")
+            raise GenlabError(
+                f"'{path}' does not match the network that {CONFIG} describes; "
+                "the folder mixes files from different runs"
+            )
         bad = non_finite(tensors)
         if bad is not None:
-            raise GenlabError(f"'{path}' holds NaN or infinite weights ('{bad}'); this model diverged and cannot be "
-                              "used: train it again with a lower learning rate")
+            raise GenlabError(
+                f"'{path}' holds NaN or infinite weights ('{bad}'); this model diverged and cannot be "
+                "used: train it again with a lower learning rate"
+            )
         net.load_state_dict(tensors)
         steps.add(int(meta.get("step", -1)))
     return steps.pop() if len(steps) == 1 else -1
@@ -168,8 +190,9 @@ def make_run_dir(run: Path) -> None:
     try:
         Path(run).mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise GenlabError(f"cannot create the run directory '{run}' ({e.strerror}); give --out in a writable "
-                          "folder") from None
+        raise GenlabError(
+            f"cannot create the run directory '{run}' ({e.strerror}); give --out in a writable folder"
+        ) from None
 
 
 def checkpoints(run: Path) -> list[tuple[int, Path]]:
@@ -188,7 +211,11 @@ def latest(run: Path) -> Path | None:
 
 
 def step_of(checkpoint: Path) -> int:
-    return int(_STEP_DIR.fullmatch(Path(checkpoint).name).group(1))
+    """The step a checkpoint folder (``step-NNNNNNNN``) was saved at."""
+    match = _STEP_DIR.fullmatch(Path(checkpoint).name)
+    if match is None:
+        raise GenlabError(f"'{checkpoint}' is not a checkpoint folder (step-NNNNNNNN); give the run directory")
+    return int(match.group(1))
 
 
 def resume_hint(run: Path) -> str:
@@ -266,6 +293,8 @@ def load_checkpoint(checkpoint: Path, model) -> dict:
     state = load_state(checkpoint)
     weights_step = load_weights(model, checkpoint)
     if not isinstance(state, dict) or state.get("step") != step or weights_step != step:
-        raise GenlabError(f"checkpoint '{checkpoint}' is inconsistent (weights, state and folder name disagree "
-                          "on the step); it was not written by genlab: remove it or train again")
+        raise GenlabError(
+            f"checkpoint '{checkpoint}' is inconsistent (weights, state and folder name disagree "
+            "on the step); it was not written by genlab: remove it or train again"
+        )
     return state

@@ -31,7 +31,8 @@ class TrainConfig:
         check(self.epochs is None or self.epochs >= 1, f"epochs must be an integer >= 1, got {self.epochs}")
         check(self.steps is None or self.steps >= 1, f"steps must be an integer >= 1, got {self.steps}")
         check(self.batch_size >= 1, f"batch_size must be an integer >= 1, got {self.batch_size}")
-        check(self.lr is None or (math.isfinite(self.lr) and self.lr > 0), f"lr must be a finite number > 0, got {self.lr}")
+        check(self.lr is None or (math.isfinite(self.lr) and self.lr > 0),
+              f"lr must be a finite number > 0, got {self.lr}")
         check(math.isfinite(self.weight_decay) and self.weight_decay >= 0,
               f"weight_decay must be a finite number >= 0, got {self.weight_decay}")
         check(0 <= self.seed < 2**63, f"seed must be an integer in [0, 2**63), got {self.seed}")

@@ -54,16 +54,18 @@ def run_lock(run: str | os.PathLike, quiet: bool = False):
     if not _flock(fd):
         holder = _read(fd) or "another process"
         os.close(fd)
-        raise GenlabError(f"run '{run}' is being trained by {holder}; one trainer per run: wait for it to end "
-                          f"(or stop it), then continue with genlab train --resume {run}")
+        raise GenlabError(
+            f"run '{run}' is being trained by {holder}; one trainer per run: wait for it to end "
+            f"(or stop it), then continue with genlab train --resume {run}"
+        )
     stale = _read(fd)
     if stale and not quiet:
-        print(f"note: '{run}' was left locked by {stale}, which is no longer running; lock taken over",
-              file=sys.stderr)
+        print(f"note: '{run}' was left locked by {stale}, which is no longer running; lock taken over", file=sys.stderr)
     with contextlib.suppress(OSError):  # the name is for messages; a full disk must not stop the lock
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
-                  .encode(), 0)
+        os.pwrite(
+            fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0
+        )
     _held.add(path)
     try:
         yield

@@ -25,6 +25,7 @@ from ..atomic import atomic_write
 from ..data.base import to_float
 from ..device import resolve_device
 from ..errors import GenlabError
+from ..models.base import GenerativeModel
 from ..viz.grid import save_grid
 from . import checkpoint, distributed
 from .batches import Batch, Batches
@@ -57,16 +58,15 @@ class _Log:
 
     def truncate(self, step: int) -> None:
         """Keep the records up to ``step`` (a resumed run's checkpoint); drop later and torn lines."""
-        path = self.run_dir / METRICS if self.run_dir is not None else None
-        if path is None or not path.exists():
+        if self.run_dir is None or not (self.run_dir / METRICS).exists():
             return
+        path = self.run_dir / METRICS
         kept = []
         for line in path.read_text().splitlines():
             with contextlib.suppress(ValueError):
                 if json.loads(line)["step"] <= step:
                     kept.append(line + "\n")
-        atomic_write(path, lambda f: f.write("".join(kept).encode()),
-                                checkpoint.resume_hint(self.run_dir))
+        atomic_write(path, lambda f: f.write("".join(kept).encode()), checkpoint.resume_hint(self.run_dir))
 
     def write(self, record: dict, step: int, extra: dict | None = None) -> None:
         if self.run_dir is None:
@@ -100,7 +100,7 @@ class _Log:
 class _Training:
     """Everything one call of :func:`fit` works on."""
 
-    model: torch.nn.Module
+    model: GenerativeModel
     data: object
     test_data: object
     train: TrainConfig
@@ -124,8 +124,17 @@ class _Training:
     timer: tuple = (0.0, 0)  # (time, images) at the last log line, for the throughput
 
 
-def fit(model, data, train: TrainConfig, run_dir: str | Path | None = None, test_data=None,
-        resume: bool = False, quiet: bool = False, config: dict | None = None, state: dict | None = None):
+def fit(
+    model,
+    data,
+    train: TrainConfig,
+    run_dir: str | Path | None = None,
+    test_data=None,
+    resume: bool = False,
+    quiet: bool = False,
+    config: dict | None = None,
+    state: dict | None = None,
+):
     """Train ``model`` on ``data`` (an ImageData) for the length in ``train``; returns the model.
 
     With ``run_dir``, writes checkpoints, metrics and sample grids there (holding the run's lock);
@@ -134,11 +143,11 @@ def fit(model, data, train: TrainConfig, run_dir: str | Path | None = None, test
     config.json, copied into every checkpoint.
     """
     run_dir = Path(run_dir) if run_dir is not None else None
-    writes = run_dir is not None and distributed.is_main()
-    if writes:
-        checkpoint.make_run_dir(run_dir)
-    with run_lock(run_dir) if writes else contextlib.nullcontext():
-        t = _setup(model, data, train, run_dir if writes else None, test_data, quiet, config)
+    writer = run_dir if distributed.is_main() else None  # only rank 0 writes
+    if writer is not None:
+        checkpoint.make_run_dir(writer)
+    with run_lock(writer) if writer is not None else contextlib.nullcontext():
+        t = _setup(model, data, train, writer, test_data, quiet, config)
         if resume:
             _restore(t, run_dir, state)
         if t.run_dir is not None:
@@ -171,14 +180,30 @@ def _setup(model, data, train, run_dir, test_data, quiet, config) -> _Training:
     schedulers = model.configure_schedulers(optimizers, train, total)
     preview = Batches(test_data if test_data is not None else data, train.num_samples, train.seed + 1, device).next()
     config = dict(config or checkpoint.run_config(model, train))
-    return _Training(model, data, test_data, train, run_dir, config, quiet or not ddp.main, device, ddp,
-                     optimizers, schedulers, batches, steps_per_epoch, total, preview, _Log(run_dir))
+    return _Training(
+        model,
+        data,
+        test_data,
+        train,
+        run_dir,
+        config,
+        quiet or not ddp.main,
+        device,
+        ddp,
+        optimizers,
+        schedulers,
+        batches,
+        steps_per_epoch,
+        total,
+        preview,
+        _Log(run_dir),
+    )
 
 
-def _restore(t: _Training, run_dir: Path, state: dict | None) -> None:
+def _restore(t: _Training, run_dir: Path | None, state: dict | None) -> None:
     """Put model, optimisers, schedulers, data position, RNG and log sums back as the newest checkpoint had them."""
     if state is None:
-        newest = checkpoint.latest(run_dir)
+        newest = checkpoint.latest(run_dir) if run_dir is not None else None
         if newest is None:
             return  # stopped before its first checkpoint: the seeded start is the same, so begin again
         state = checkpoint.load_checkpoint(newest, t.model)
@@ -220,8 +245,11 @@ def _keep_configured_rates(t: _Training, configured: dict) -> None:
 
 def _train(t: _Training) -> None:
     train = t.train
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if t.device.type == "cuda" and train.amp
-                else contextlib.nullcontext())
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if t.device.type == "cuda" and train.amp
+        else contextlib.nullcontext()
+    )
     if train.compile:
         for net in t.model.networks().values():
             net.compile()
@@ -242,7 +270,9 @@ def _train(t: _Training) -> None:
             bar.update(1)
             if epoch_end:
                 _end_of_epoch(t)
-            if (epoch_end and train.checkpoint_every == 0) or (train.checkpoint_every and t.step % train.checkpoint_every == 0):
+            if (epoch_end and train.checkpoint_every == 0) or (
+                train.checkpoint_every and t.step % train.checkpoint_every == 0
+            ):
                 _save(t)
     except KeyboardInterrupt:
         if not in_step:  # between two whole steps the state is consistent: --resume continues from here
@@ -292,16 +322,24 @@ def _check_losses(t: _Training) -> None:
 def _diverged(t: _Training, step: int, what: str) -> GenlabError:
     """The one-line stop: which step and terms, what is kept, and a command that continues with a lower rate."""
     first = next(iter(t.optimizers.values())).param_groups[0]  # the base rate, when no per-network rate is set
-    rates = {k: v for k in ("lr_g", "lr_d") if (v := getattr(t.model.config, k, None))} or \
-        {"lr": first.get("initial_lr", first["lr"])}
+    rates = {k: v for k in ("lr_g", "lr_d") if (v := getattr(t.model.config, k, None))} or {
+        "lr": first.get("initial_lr", first["lr"])
+    }
     lower = " ".join(f"--set {k}={v / 10:.3g}" for k, v in rates.items())
     if t.run_dir is None:
-        return GenlabError(f"training diverged at step {step} ({what}); stopped: train again with a lower learning "
-                           f"rate ({', '.join(f'{k}={v / 10:.3g}' for k, v in rates.items())})")
-    kept = (f"the last good checkpoint (step {t.saved_step}) is kept" if t.saved_step is not None
-            else "no checkpoint had been saved yet")
-    return GenlabError(f"training diverged at step {step} ({what}); stopped, {kept}: continue with a lower "
-                       f"learning rate: genlab train --resume {t.run_dir} {lower}")
+        return GenlabError(
+            f"training diverged at step {step} ({what}); stopped: train again with a lower learning "
+            f"rate ({', '.join(f'{k}={v / 10:.3g}' for k, v in rates.items())})"
+        )
+    kept = (
+        f"the last good checkpoint (step {t.saved_step}) is kept"
+        if t.saved_step is not None
+        else "no checkpoint had been saved yet"
+    )
+    return GenlabError(
+        f"training diverged at step {step} ({what}); stopped, {kept}: continue with a lower "
+        f"learning rate: genlab train --resume {t.run_dir} {lower}"
+    )
 
 
 def _log(t: _Training, bar) -> None:
@@ -314,8 +352,12 @@ def _log(t: _Training, bar) -> None:
     t.log.write(record, t.step, throughput)
     bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()})
     if t.quiet and t.ddp.main:
-        print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in {**record, **throughput}.items()),
-              flush=True)
+        print(
+            " ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in {**record, **throughput}.items()
+            ),
+            flush=True,
+        )
     t.sums, t.count, t.timer = {}, 0, (now, 0)
 
 
@@ -344,7 +386,9 @@ def _save(t: _Training) -> None:
     if t.device.type == "cuda":
         rng["cuda"] = torch.cuda.get_rng_state(t.device)
     state = {
-        "step": t.step, "data": t.batches.state(), "rng": rng,
+        "step": t.step,
+        "data": t.batches.state(),
+        "rng": rng,
         "optimizers": {k: v.state_dict() for k, v in t.optimizers.items()},
         "schedulers": {k: v.state_dict() for k, v in t.schedulers.items()},
         "extra": t.model.extra_state(),
@@ -372,7 +416,7 @@ def validate(model, data, batch_size: int, device, step: int = 0) -> dict[str, f
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(0)
         for start in range(0, n, 1000):
-            x = to_float(data.images[start:min(n, start + 1000)]).to(device)
+            x = to_float(data.images[start : min(n, start + 1000)]).to(device)
             for k, v in model.loss(x, step).items():
                 sums[k] = sums.get(k, 0.0) + float(v) * x.shape[0]
     model.train(was)

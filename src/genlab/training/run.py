@@ -37,11 +37,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_configs(model: str, data_shape, num_classes, settings: dict | None = None, config_file=None,
-                 pair_channels: int = 0):
+def make_configs(
+    model: str, data_shape, num_classes, settings: dict | None = None, config_file=None, pair_channels: int = 0
+):
     """The model's and the training config, from defaults, the data's shape, a file, then ``settings``."""
     cls = model_class(model)
-    base = {"image_shape": tuple(data_shape)}
+    base: dict[str, object] = {"image_shape": tuple(data_shape)}
     if pair_channels and pair_channels != data_shape[0] and "pair_channels" in _fields(cls.config_class):
         base["pair_channels"] = pair_channels  # paired/unpaired data whose B side has other channels
     if supports(cls, Conditional) and num_classes:  # the run layer sets num_classes from the data
@@ -69,34 +70,48 @@ def build(cls, config, where: str = "these settings"):
         raise
     except Exception as e:  # noqa: BLE001 - any failure to build is the settings' fault
         reason = (str(e).splitlines() or [type(e).__name__])[0][:160]
-        raise GenlabError(f"cannot build a '{cls.family}' model from {where} ({reason}); check the network "
-                          "settings (channels, hidden, latent_dim, image_shape)") from None
+        raise GenlabError(
+            f"cannot build a '{cls.family}' model from {where} ({reason}); check the network "
+            "settings (channels, hidden, latent_dim, image_shape)"
+        ) from None
     empty = next((name for name, p in probe.named_parameters() if p.numel() == 0), None)
     if empty is not None:
-        raise GenlabError(f"these settings give the '{cls.family}' model an empty layer ({empty}); widths "
-                          "(channels, hidden, latent_dim) must be >= 1")
-    wide = max((max(m.in_channels, m.out_channels) for m in probe.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)),
-               default=0)
+        raise GenlabError(
+            f"these settings give the '{cls.family}' model an empty layer ({empty}); widths "
+            "(channels, hidden, latent_dim) must be >= 1"
+        )
+    wide = max(
+        (max(m.in_channels, m.out_channels) for m in probe.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)),
+        default=0,
+    )
     if wide > MAX_CHANNELS:
-        raise GenlabError(f"these settings give the '{cls.family}' model a convolution of {wide:,} channels, above "
-                          f"genlab's limit of {MAX_CHANNELS:,}; use smaller channels")
+        raise GenlabError(
+            f"these settings give the '{cls.family}' model a convolution of {wide:,} channels, above "
+            f"genlab's limit of {MAX_CHANNELS:,}; use smaller channels"
+        )
     n = sum(p.numel() for p in probe.parameters())
     if n > MAX_PARAMETERS:
-        raise GenlabError(f"these settings make a '{cls.family}' model of {n:,} parameters, above genlab's limit of "
-                          f"{MAX_PARAMETERS:,}; use smaller channels, hidden, latent_dim or images")
+        raise GenlabError(
+            f"these settings make a '{cls.family}' model of {n:,} parameters, above genlab's limit of "
+            f"{MAX_PARAMETERS:,}; use smaller channels, hidden, latent_dim or images"
+        )
     return cls(config)
 
 
 def _check_data(train_data, test_data, name: str, model_config=None) -> None:
     for split, d in (("train", train_data), ("test", test_data)):
         if len(d) < 2:
-            raise GenlabError(f"the {split} split of '{name}' has {len(d)} image(s); genlab needs at least 2 per split "
-                              "(a folder split 90/10 needs at least 4 images, or give train/ and test/ subfolders)")
+            raise GenlabError(
+                f"the {split} split of '{name}' has {len(d)} image(s); genlab needs at least 2 per split "
+                "(a folder split 90/10 needs at least 4 images, or give train/ and test/ subfolders)"
+            )
     shape = tuple(getattr(model_config, "image_shape", ()) or ())
     if shape and shape != tuple(train_data.shape):
-        raise GenlabError(f"image_shape {'x'.join(map(str, shape))} does not match the data "
-                          f"({'x'.join(map(str, train_data.shape))}); image_shape comes from the data: "
-                          "do not set it (use --image-size to resize the images)")
+        raise GenlabError(
+            f"image_shape {'x'.join(map(str, shape))} does not match the data "
+            f"({'x'.join(map(str, train_data.shape))}); image_shape comes from the data: "
+            "do not set it (use --image-size to resize the images)"
+        )
 
 
 def _check_out(out: Path) -> None:
@@ -106,14 +121,27 @@ def _check_out(out: Path) -> None:
     if (out / checkpoint.CONFIG).exists():
         checkpoint.read_config(out)  # a foreign config.json is refused, not overwritten
         if checkpoint.latest(out) is not None:
-            raise GenlabError(f"run directory '{out}' already holds a run; continue it with "
-                              f"genlab train --resume {out}, or choose another --out")
+            raise GenlabError(
+                f"run directory '{out}' already holds a run; continue it with "
+                f"genlab train --resume {out}, or choose another --out"
+            )
 
 
-def train(model: str = "vae", data: str = "fashion-mnist", out: str | Path | None = None, *,
-          settings: dict | None = None, config_file: str | Path | None = None, epochs: int | None = None,
-          steps: int | None = None, seed: int | None = None, device: str | None = None, quiet: bool = False,
-          image_size: int | None = None, paired: bool | None = None):
+def train(
+    model: str = "vae",
+    data: str = "fashion-mnist",
+    out: str | Path | None = None,
+    *,
+    settings: dict | None = None,
+    config_file: str | Path | None = None,
+    epochs: int | None = None,
+    steps: int | None = None,
+    seed: int | None = None,
+    device: str | None = None,
+    quiet: bool = False,
+    image_size: int | None = None,
+    paired: bool | None = None,
+):
     """Train ``model`` ('ae', 'vae', ...) on dataset ``data`` (a name or a folder) into run directory ``out``.
 
     ``settings`` reaches every field of the model's and the training config (``{"beta": 4}``).
@@ -155,8 +183,15 @@ def train(model: str = "vae", data: str = "fashion-mnist", out: str | Path | Non
         return fit(net, train_data, train_cfg, out, test_data=test_data, quiet=quiet, config=cfg)
 
 
-def resume(run: str | Path, *, epochs: int | None = None, steps: int | None = None, device: str | None = None,
-           settings: dict | None = None, quiet: bool = False):
+def resume(
+    run: str | Path,
+    *,
+    epochs: int | None = None,
+    steps: int | None = None,
+    device: str | None = None,
+    settings: dict | None = None,
+    quiet: bool = False,
+):
     """Continue the run in ``run`` exactly where it stopped, to ``steps``/``epochs`` in all (or its own length).
 
     ``settings`` may lower the learning rates (``lr``, ``lr_g``, ``lr_d``) after a blow-up; the change
@@ -168,8 +203,11 @@ def resume(run: str | Path, *, epochs: int | None = None, steps: int | None = No
     where = str(run / checkpoint.CONFIG)
     model_cfg = from_json(cls.config_class, cfg["model_config"], f"{where}: model_config")
     train_cfg = from_json(TrainConfig, cfg["train"], f"{where}: train")
-    length = {"steps": steps, "epochs": None} if steps is not None else (
-        {"epochs": epochs, "steps": None} if epochs is not None else {})
+    length = (
+        {"steps": steps, "epochs": None}
+        if steps is not None
+        else ({"epochs": epochs, "steps": None} if epochs is not None else {})
+    )
     train_cfg = dataclasses.replace(train_cfg, **length, **({"device": device} if device is not None else {}))
     model_cfg, train_cfg, changed = _new_rates(settings or {}, model_cfg, train_cfg)
     resolve_device(train_cfg.device)
@@ -195,8 +233,9 @@ def resume(run: str | Path, *, epochs: int | None = None, steps: int | None = No
         if changed:
             cfg["history"] = [*cfg.get("history", []), {"step": step, "set": changed}]
         checkpoint.write_json(run / checkpoint.CONFIG, cfg)
-        return fit(model, train_data, train_cfg, run, test_data=test_data, resume=True, quiet=quiet, config=cfg,
-                   state=state)
+        return fit(
+            model, train_data, train_cfg, run, test_data=test_data, resume=True, quiet=quiet, config=cfg, state=state
+        )
 
 
 def _new_rates(settings: dict, model_cfg, train_cfg):
@@ -206,12 +245,18 @@ def _new_rates(settings: dict, model_cfg, train_cfg):
     usable = [k for k in RATES if k in _fields(type(model_cfg)) | _fields(TrainConfig)]
     for key in settings:
         if key.rpartition(".")[2] not in usable:
-            raise GenlabError(f"--resume takes --set only for the learning rates ({', '.join(usable)}), got '{key}'; "
-                              "other settings are fixed for a run: train a new one with --out")
+            raise GenlabError(
+                f"--resume takes --set only for the learning rates ({', '.join(usable)}), got '{key}'; "
+                "other settings are fixed for a run: train a new one with --out"
+            )
     old = {"model": model_cfg, "train": train_cfg}
     new = apply_settings(old, settings)
-    changed = {k: getattr(new[s], k) for s in old for k in usable
-               if k in _fields(type(old[s])) and getattr(new[s], k) != getattr(old[s], k)}
+    changed = {
+        k: getattr(new[s], k)
+        for s in old
+        for k in usable
+        if k in _fields(type(old[s])) and getattr(new[s], k) != getattr(old[s], k)
+    }
     return new["model"], new["train"], changed
 
 
@@ -233,6 +278,11 @@ def load(path: str | Path, device: str = "cpu"):
     dev = resolve_device(device)
     model = build_from_config(cfg, str(path / checkpoint.CONFIG))
     checkpoint.load_weights(model, path)
-    model.meta = {"data": cfg.get("data"), "image_size": cfg.get("image_size"), "classes": cfg.get("classes"),
-                  "paired": cfg.get("paired"), "run": str(path)}
+    model.meta = {
+        "data": cfg.get("data"),
+        "image_size": cfg.get("image_size"),
+        "classes": cfg.get("classes"),
+        "paired": cfg.get("paired"),
+        "run": str(path),
+    }
     return model.to(dev).eval()
