@@ -27,6 +27,11 @@ def _run(tmp_path, name="run", steps=10, **settings):
     return out
 
 
+def _train_digits(out, *args):
+    """``genlab train`` of a tiny MLP VAE on digits into ``out``; returns the exit code."""
+    return main(["train", "--data", "digits", "--out", str(out), "--quiet", "--set", "arch=mlp", *args])
+
+
 def _tree(root):
     """Every file under root with its bytes (the lock's contents aside: it names its holder)."""
     return {
@@ -124,26 +129,10 @@ def test_a_second_trainer_is_refused_in_one_line(tmp_path, capsys):
         assert main(["train", "--resume", str(run), "--steps", "20", "--quiet"]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and f"is being trained by pid {pid}" in err and "one trainer per run" in err
-        assert (
-            main(
-                [
-                    "train",
-                    "--data",
-                    "digits",
-                    "--out",
-                    str(tmp_path / "new"),
-                    "--steps",
-                    "2",
-                    "--quiet",
-                    "--set",
-                    "arch=mlp",
-                ]
-            )
-            == 0
-        )  # other runs are free
+        assert _train_digits(tmp_path / "new", "--steps", "2", "--set", "arch=mlp") == 0  # other runs are free
         (tmp_path / "fresh").mkdir()
         pid2 = _hold_lock_in_child(tmp_path / "fresh")
-        assert main(["train", "--data", "digits", "--out", str(tmp_path / "fresh"), "--steps", "2", "--quiet"]) == 2
+        assert _train_digits(tmp_path / "fresh", "--steps", "2") == 2
         assert "is being trained by" in capsys.readouterr().err
         os.kill(pid2, signal.SIGKILL)
         os.waitpid(pid2, 0)
@@ -205,27 +194,7 @@ def test_resume_lowers_a_gans_rates_and_keeps_its_schedule(tmp_path):
 
 
 def test_nan_before_any_checkpoint_says_so(tmp_path, capsys):
-    assert (
-        main(
-            [
-                "train",
-                "--data",
-                "digits",
-                "--out",
-                str(tmp_path / "r"),
-                "--steps",
-                "20",
-                "--quiet",
-                "--set",
-                "lr=1e6",
-                "--set",
-                "arch=mlp",
-                "--set",
-                "checkpoint_every=10",
-            ]
-        )
-        == 2
-    )
+    assert _train_digits(tmp_path / "r", "--steps", "20", "--set", "lr=1e6", "--set", "checkpoint_every=10") == 2
     err = capsys.readouterr().err.strip()
     assert "no checkpoint had been saved yet" in err and "genlab train --resume" in err
     assert checkpoint.latest(tmp_path / "r") is None
