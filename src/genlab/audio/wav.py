@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write
 from ..errors import GenlabError
 
 SAMPLE_RATE = 16_000  # the voice models' rate; other rates are resampled to it
@@ -119,11 +120,9 @@ def wav_bytes(x, sample_rate: int = SAMPLE_RATE) -> bytes:
 
 
 def write_wav(path, x, sample_rate: int = SAMPLE_RATE) -> Path:
-    """Write float mono audio (clipped to [-1, 1]) as 16-bit PCM WAV."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(wav_bytes(x, sample_rate))
-    return path
+    """Write float mono audio (clipped to [-1, 1]) as 16-bit PCM WAV, atomically."""
+    data = wav_bytes(x, sample_rate)
+    return atomic_write(path, lambda f: f.write(data))
 
 
 def resample_by(x: np.ndarray, ratio: float, chunk: int = 8192) -> np.ndarray:

