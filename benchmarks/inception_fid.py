@@ -83,6 +83,7 @@ def main(argv=None) -> int:
     from genlab.evaluation.features import get_extractor
     from genlab.evaluation.report import EvalSettings, generate
     from genlab.training import load
+    from genlab.training.checkpoint import weights_folder
 
     extractor = get_extractor("inception")
     cache = Path(args.cache) / extractor.info()["sha256"][:12]
@@ -109,7 +110,7 @@ def main(argv=None) -> int:
             f_real = cached_features(f"fashion-mnist-test-{digest}", lambda a, b: test[a:b], len(test), extractor,
                                      cache)
             results["test_features_seconds"] = round(time.perf_counter() - t0, 1)
-        weights = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(Path(run).glob("*.safetensors"))))
+        weights = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(weights_folder(run).glob("*.safetensors"))))
         t0 = time.perf_counter()
         fake = generate(model, args.n, settings)  # the same samples `genlab evaluate` would score
         f_fake = cached_features(f"{Path(run).name}-{weights.hexdigest()[:12]}-seed{args.seed}",

@@ -285,3 +285,16 @@ def test_fit_api_on_a_run_folder_takes_the_lock(tmp_path, digits_data):
     finally:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+
+
+def test_a_run_written_by_an_older_genlab_resumes_from_its_folder(tmp_path):
+    run = _run(tmp_path, steps=10)
+    folder = checkpoint.latest(run)
+    for p in folder.iterdir():  # the older layout: weights and state beside config.json
+        p.rename(run / p.name) if p.name != "config.json" else p.unlink()
+    folder.rmdir()
+    (run / checkpoint.CHECKPOINTS).rmdir()
+    assert checkpoint.latest(run) is None and checkpoint.resumable(run) == run
+    resume(run, steps=20, quiet=True)
+    assert checkpoint.step_of(checkpoint.latest(run)) == 20 and not list(run.glob("*.safetensors"))
+    assert _weights(run) == _weights(_run(tmp_path, "straight", steps=20))

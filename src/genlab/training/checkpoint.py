@@ -254,6 +254,9 @@ def save_checkpoint(run: Path, step: int, model, state: dict, config: dict) -> P
     for _, old in checkpoints(run):
         if old != final:
             _remove(old)
+    if (run / STATE).is_file():  # an older genlab's checkpoint beside config.json, now superseded
+        for p in [*(run / f"{name}.safetensors" for name in model.networks()), run / STATE]:
+            p.unlink(missing_ok=True)
     return final
 
 
@@ -287,11 +290,20 @@ def clean_stale(run: Path) -> list[Path]:
     return removed
 
 
+def resumable(run: Path) -> Path | None:
+    """Where ``run`` resumes from: its newest checkpoint, or the run folder itself when an older genlab
+    wrote the weights and training state beside config.json; None before the first checkpoint."""
+    newest = latest(run)
+    if newest is None and (Path(run) / STATE).is_file():
+        return Path(run)
+    return newest
+
+
 def load_checkpoint(checkpoint: Path, model) -> dict:
     """Load a checkpoint's weights into ``model`` and return its training state, checked to agree."""
-    step = step_of(checkpoint)
     state = load_state(checkpoint)
     weights_step = load_weights(model, checkpoint)
+    step = step_of(checkpoint) if _STEP_DIR.fullmatch(Path(checkpoint).name) else weights_step
     if not isinstance(state, dict) or state.get("step") != step or weights_step != step:
         raise GenlabError(
             f"checkpoint '{checkpoint}' is inconsistent (weights, state and folder name disagree "

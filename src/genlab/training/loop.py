@@ -203,7 +203,7 @@ def _setup(model, data, train, run_dir, test_data, quiet, config) -> _Training:
 def _restore(t: _Training, run_dir: Path | None, state: dict | None) -> None:
     """Put model, optimisers, schedulers, data position, RNG and log sums back as the newest checkpoint had them."""
     if state is None:
-        newest = checkpoint.latest(run_dir) if run_dir is not None else None
+        newest = checkpoint.resumable(run_dir) if run_dir is not None else None
         if newest is None:
             return  # stopped before its first checkpoint: the seeded start is the same, so begin again
         state = checkpoint.load_checkpoint(newest, t.model)

@@ -216,7 +216,7 @@ def resume(
     build(cls, model_cfg, where)
     seed_everything(train_cfg.seed)
     model = cls(model_cfg)
-    newest = checkpoint.latest(run)
+    newest = checkpoint.resumable(run)
     state = checkpoint.load_checkpoint(newest, model) if newest is not None else None
     step = state["step"] if state else 0
     per_epoch = len(train_data) // min(train_cfg.batch_size, len(train_data))
@@ -227,7 +227,7 @@ def resume(
     if not distributed.is_main():
         return fit(model, train_data, train_cfg, run, test_data=test_data, resume=True, quiet=quiet, state=state)
     with run_lock(run):
-        if checkpoint.latest(run) != newest:
+        if checkpoint.resumable(run) != newest:
             raise GenlabError(f"run '{run}' was checkpointed by another process meanwhile; run the command again")
         cfg = {**cfg, "model_config": to_jsonable(model_cfg), "train": to_jsonable(train_cfg)}
         if changed:
