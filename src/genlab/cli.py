@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from .device import DEVICE_HELP
+from .device import DEVICE_HELP, resolve_device
 from .errors import GenlabError
 from .models import MODELS
 from .models.capabilities import Conditional, Sampler, VoiceConverter, require
@@ -477,7 +477,7 @@ IMAGE_OUT = ("sample", "reconstruct", "traverse", "interpolate", "latent-map", "
 
 
 def _check_args(args) -> None:
-    """Counts in range and an image --out that can be written, before any model or data is loaded."""
+    """Counts in range, an image --out that can be written and the device, before any model or data is loaded."""
     for name in ("n", "nrow", "epochs", "steps", "image_size", "num_samples", "iwae_k", "pairs", "top", "grid"):
         value = getattr(args, name, None)
         if value is None:
@@ -490,6 +490,8 @@ def _check_args(args) -> None:
             raise GenlabError(f"{flag} must be at most {most:,}, got {value:,}")
     if args.command in IMAGE_OUT and getattr(args, "out", None):
         _check_image_out(Path(args.out))
+    if getattr(args, "device", None) and args.command not in ("train", "sweep"):  # a run records 'auto' itself
+        args.device = str(resolve_device(args.device))  # 'auto' -> this machine's; a bad one fails here
 
 
 def _check_image_out(out: Path) -> None:
