@@ -17,31 +17,16 @@ import argparse
 import importlib
 import importlib.util
 import json
-import math
 import platform
 import sys
 import time
-from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
-from genlab.data import DATASETS, load_dataset, to_float
-from genlab.evaluation.classifier import WEIGHTS_DIR, Classifier, ClassifierConfig, save_classifier
+from genlab.data import DATASETS, load_dataset
+from genlab.evaluation.classifier import WEIGHTS_DIR, Recipe, accuracy, fit_classifier, save_classifier
 
 SEED = 0
-
-
-@dataclass
-class Recipe:
-    widths: tuple[int, ...]
-    epochs: int
-    batch_size: int = 128
-    lr: float = 2e-3
-    weight_decay: float = 5e-4
-    flip: bool = False  # random horizontal flips
-    feature_dim: int = 128
-    domain: str = "images"  # "images" (A) or "pair" (B) of the ImageData
 
 
 RECIPES = {
@@ -83,46 +68,15 @@ def domain_data(name: str, split: str, domain: str) -> tuple[torch.Tensor, torch
     return images, labels
 
 
-@torch.no_grad()
-def accuracy(model: Classifier, images: torch.Tensor, labels: torch.Tensor, batch: int = 1000) -> float:
-    model.eval()
-    correct = 0
-    for a in range(0, len(images), batch):
-        correct += int((model(to_float(images[a:a + batch])).argmax(1) == labels[a:a + batch]).sum())
-    return correct / len(images)
-
-
 def train(name: str, recipe: Recipe, seed: int = SEED, threads: int = 2) -> dict:
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
     x_train, y_train = domain_data(name, "train", recipe.domain)
     x_test, y_test = domain_data(name, "test", recipe.domain)
-    c, h, w = x_train.shape[1:]
-    config = ClassifierConfig(in_channels=c, image_size=h, num_classes=int(y_train.max()) + 1, widths=recipe.widths,
-                              feature_dim=recipe.feature_dim)
-    model = Classifier(config)
-    opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    steps_per_epoch = math.ceil(len(x_train) / recipe.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=recipe.epochs * steps_per_epoch)
     start = time.time()
-    for epoch in range(recipe.epochs):
-        model.train()
-        perm = torch.randperm(len(x_train), generator=gen)
-        total = 0.0
-        for a in range(0, len(perm), recipe.batch_size):
-            idx = perm[a:a + recipe.batch_size]
-            x, y = to_float(x_train[idx]), y_train[idx]  # (B, C, H, W), (B,)
-            if recipe.flip:
-                flip = torch.rand(len(x), generator=gen) < 0.5
-                x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-            loss = F.cross_entropy(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * len(idx)
-        print(f"{name} epoch {epoch + 1}/{recipe.epochs}: loss {total / len(x_train):.4f} "
-              f"({time.time() - start:.0f}s)", flush=True)
+
+    def log(epoch, loss):
+        print(f"{name} epoch {epoch + 1}/{recipe.epochs}: loss {loss:.4f} ({time.time() - start:.0f}s)", flush=True)
+
+    model = fit_classifier(x_train, y_train, recipe, seed, log=log)
     info = {
         "dataset": name,
         "domain": "A" if recipe.domain == "images" else "B",

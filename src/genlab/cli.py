@@ -186,6 +186,17 @@ def cmd_fid(args) -> int:
     return 0
 
 
+def cmd_classifier(args) -> int:
+    """Train a classifier on a labelled image folder's training split (class subfolders) and record its test
+    accuracy; genlab evaluate then reports cond_accuracy and latent_completeness for runs on that folder."""
+    from .evaluation.data_classifier import train_data_classifier
+
+    r = train_data_classifier(args.data, args.image_size, args.epochs, args.seed, quiet=args.quiet)
+    print(f"classifier of {args.data}: {len(r['classes'] or [])} classes, test accuracy {r['test_accuracy']:.4f} "
+          f"on {r['num_test']} images (trained on {r['num_train']}) -> {r['file']}")
+    return 0
+
+
 def cmd_data_list(args) -> int:
     """List the built-in datasets and whether each is available here."""
     from .data import list_datasets
@@ -379,7 +390,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("fid", help=cmd_fid.__doc__.split(",")[0], description=cmd_fid.__doc__)
+    doc = cmd_classifier.__doc__ or ""
+    p = sub.add_parser("classifier", help=doc.split(";")[0], description=doc)
+    p.add_argument("data", help="a folder of images in class subfolders (split as genlab train splits it)")
+    p.add_argument("--image-size", type=int, help="the size the runs on it were trained at (default: as train)")
+    p.add_argument("--epochs", type=int, help="training epochs (default: about 100k images seen, 10 to 60 epochs)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_classifier)
+
+    doc = cmd_fid.__doc__ or ""
+    p = sub.add_parser("fid", help=doc.split(",")[0], description=doc)
     p.add_argument("a", metavar="A", help="images judged: folder, .npy/.npz, DATASET:SPLIT or run directory")
     p.add_argument("b", metavar="B", help="reference images, same kinds (e.g. fashion-mnist:test)")
     p.add_argument("--features", default="inception", help="inception (default), classifier:NAME or a dataset name")

@@ -119,10 +119,73 @@ def load_classifier(path: Path | str, check_hash: bool = True) -> tuple[Classifi
     return model.eval(), record
 
 
+@dataclass
+class Recipe:
+    """How a :class:`Classifier` is trained: AdamW with a one-cycle learning rate, cross-entropy."""
+
+    widths: tuple[int, ...]
+    epochs: int
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 5e-4
+    flip: bool = False  # random horizontal flips
+    feature_dim: int = 128
+    domain: str = "images"  # "images" (A) or "pair" (B) of the ImageData
+
+
+@torch.no_grad()
+def accuracy(model: Classifier, images: torch.Tensor, labels: torch.Tensor, batch: int = 1000) -> float:
+    """Share of uint8 ``images`` (N, C, H, W) that ``model`` labels with ``labels`` (N,)."""
+    model.eval()
+    correct = 0
+    for a in range(0, len(images), batch):
+        x = images[a:a + batch].float().div(255)
+        correct += int((model(x).argmax(1) == labels[a:a + batch]).sum())
+    return correct / len(images)
+
+
+def fit_classifier(x_train: torch.Tensor, y_train: torch.Tensor, recipe: Recipe, seed: int = 0,
+                   num_classes: int | None = None, log=None) -> Classifier:
+    """A :class:`Classifier` trained on uint8 images ``(N, C, H, W)`` and labels ``(N,)`` (seeded);
+    ``log(epoch, mean_loss)`` after each epoch."""
+    import math
+
+    import torch.nn.functional as F
+
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    c, h, _ = x_train.shape[1:]
+    config = ClassifierConfig(in_channels=c, image_size=h, num_classes=num_classes or int(y_train.max()) + 1,
+                              widths=recipe.widths, feature_dim=recipe.feature_dim)
+    model = Classifier(config)
+    opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    steps_per_epoch = math.ceil(len(x_train) / recipe.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=recipe.epochs * steps_per_epoch)
+    for epoch in range(recipe.epochs):
+        model.train()
+        perm = torch.randperm(len(x_train), generator=gen)
+        total = 0.0
+        for a in range(0, len(perm), recipe.batch_size):
+            idx = perm[a:a + recipe.batch_size]
+            x, y = x_train[idx].float().div_(255.0), y_train[idx]  # (B, C, H, W), (B,)
+            if recipe.flip:
+                flip = torch.rand(len(x), generator=gen) < 0.5
+                x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+        if log is not None:
+            log(epoch, total / len(x_train))
+    return model.eval()
+
+
 def shipped_classifiers() -> list[str]:
     """Datasets with a classifier shipped in ``genlab/evaluation/weights/``."""
     return sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
 
 
-__all__ = ["Classifier", "ClassifierConfig", "WEIGHTS_DIR", "load_classifier", "save_classifier", "sha256_file",
-           "shipped_classifiers"]
+__all__ = ["Classifier", "ClassifierConfig", "Recipe", "WEIGHTS_DIR", "accuracy", "fit_classifier", "load_classifier",
+           "save_classifier", "sha256_file", "shipped_classifiers"]

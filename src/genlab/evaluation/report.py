@@ -19,6 +19,8 @@ from ..data import load_run_data, to_float
 from ..errors import GenlabError
 from ..models.capabilities import Conditional, Sampler, VoiceConverter, supports
 from . import disentanglement, diversity, fid, latent, likelihood
+from .cache import note
+from .compare import FID_BIAS_N
 
 
 @dataclass
@@ -36,7 +38,7 @@ class EvalSettings:
     quiet: bool = False  # no progress bars
 
     @classmethod
-    def quick(cls, seed: int = 0) -> "EvalSettings":
+    def quick(cls, seed: int = 0) -> EvalSettings:
         """Small counts for smoke runs and tests (seconds, not minutes); the report says so."""
         return cls(num_samples=500, iwae_k=20, iwae_images=200, latent_samples=500, latent_pairs=50,
                    disentanglement_scale=0.05, seed=seed, batch_size=250)
@@ -96,8 +98,8 @@ def sample_quality(fake: torch.Tensor, real: torch.Tensor, extractor, s: EvalSet
         lambda x: extract_features(extractor, x, f"features of {reference}", s.quiet),
         {"name": reference}, to_uint8(real), extractor.info(), quiet=s.quiet)
     values = {**fid.sample_scores(f_fake, f_real.astype(np.float64), seed=s.seed), "fid_features": extractor.name}
-    how = {"features": extractor.info(), "generated": fake.shape[0], "reference": f"{reference}, {real.shape[0]} images",
-           "reference_features": cached["cache"], "seed": s.seed}
+    how = {"features": extractor.info(), "generated": fake.shape[0], "seed": s.seed,
+           "reference": f"{reference}, {real.shape[0]} images", "reference_features": cached["cache"]}
     return values, {k: how for k in ("fid", "kid", "precision", "recall")}
 
 
@@ -115,6 +117,7 @@ def latent_metrics(model, test: torch.Tensor, classifier, s: EvalSettings) -> tu
     if completeness is not None:
         values["latent_completeness"] = completeness
         how["latent_completeness"] = {"prior_samples": s.latent_samples, "classifier": classifier.name,
+                                      "classifier_test_accuracy": classifier.record.get("test_accuracy"),
                                       "threshold": latent.COMPLETENESS_THRESHOLD, "prior": "N(0, I)"}
     return values, how
 
@@ -221,7 +224,9 @@ def cyclegan_metrics(model, test_data, classifier, extractor, s: EvalSettings) -
     return values, how
 
 
-def _extractor_for(data_name: str, name: str | None, path=None):
+def _extractor_for(data_name: str, name: str | None, path=None, quiet: bool = False):
+    """The extractor for FID/KID/precision/recall: the one named; else the dataset's shipped classifier
+    (or palette); else, for a user folder, Inception (said in a note). None when there is none."""
     from .features import get_extractor
 
     if name or path:
@@ -229,7 +234,43 @@ def _extractor_for(data_name: str, name: str | None, path=None):
     try:
         return get_extractor(data_name)
     except GenlabError:
+        pass
+    if not _is_user_folder(data_name):
         return None
+    try:
+        extractor = get_extractor("inception")
+    except GenlabError:
+        return None
+    if not quiet:
+        note("sample metrics of a run on a user folder use the Inception network's features (the standard FID network)")
+    return extractor
+
+
+def _folder_classifier(data_name: str, test_data, s: EvalSettings):
+    """The classifier trained on a labelled user folder by ``genlab classifier``, or None (with a hint)."""
+    from .data_classifier import find_data_classifier
+
+    found = find_data_classifier(data_name, test_data.images)
+    if not s.quiet:
+        note(f"class-based metrics use the classifier trained on {data_name} (test accuracy "
+             f"{found.record['test_accuracy']:.3f})" if found else
+             f"no classifier trained on {data_name}: 'genlab classifier {data_name}' trains one (minutes), "
+             "for cond_accuracy and latent_completeness")
+    return found
+
+
+def _is_user_folder(data_name: str) -> bool:
+    from ..data import DATASETS
+
+    return data_name not in DATASETS
+
+
+def _no_extractor_reason(data_name: str) -> str:
+    from .features import INCEPTION_HINT
+
+    if _is_user_folder(data_name):
+        return f"they need the Inception network for a user folder; {INCEPTION_HINT}"
+    return f"genlab ships no classifier for {data_name}; name an extractor with --features inception"
 
 
 def _is_classifier(extractor) -> bool:
@@ -297,9 +338,17 @@ def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | Non
         values.update(pair[0])
         how.update(pair[1])
 
-    extractor = _extractor_for(data_name, features, inception_weights)
+    extractor = _extractor_for(data_name, features, inception_weights, quiet=s.quiet)
+    not_computed: dict[str, str] = {}
+    if "samples" in groups and extractor is None:
+        not_computed["samples"] = _no_extractor_reason(data_name)
+    if not_computed and metrics is not None:  # a group the user asked for: an error, not a silent gap
+        raise GenlabError(f"cannot compute the {', '.join(not_computed)} metrics of this run: "
+                          f"{'; '.join(not_computed.values())}")
     # the dataset's own classifier (None for folders): for FID by default, and for the label metrics
     classifier = extractor if not (features or inception_weights) else _extractor_for(data_name, None)
+    if _is_user_folder(data_name) and test_data.labels is not None:
+        classifier = _folder_classifier(data_name, test_data, s)
     if "reconstruction" in groups:
         add(reconstruction_metrics(model, test, s))
     if "likelihood" in groups:
@@ -316,16 +365,30 @@ def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | Non
         fake = generate(model, n, s, labels)
         if extractor is not None:
             add(sample_quality(fake, test[:n].cpu(), extractor, s, reference=f"{data_name}:test"))
+            if n < FID_BIAS_N:  # KID, unbiased at any n, is in the report beside it
+                warning = (f"FID from {n} images is biased upwards (fewer than about {FID_BIAS_N}); compare runs by "
+                           "KID, which is unbiased at any size")
+                how["fid"] = {**how["fid"], "warning": warning}
+                if not s.quiet:
+                    note(warning)
         if labels is not None and _is_classifier(classifier):
             values["cond_accuracy"] = class_agreement(classifier, fake, labels)
-            how["cond_accuracy"] = {"classifier": classifier.name, "samples": n, "labels": "those of the test split"}
+            how["cond_accuracy"] = {"classifier": classifier.name, "samples": n, "labels": "those of the test split",
+                                    "classifier_test_accuracy": classifier.record.get("test_accuracy")}
         if labels is not None:
             add(class_diversity_metrics(fake, labels, test[:n].cpu(), len(test_data.classes or []) or
                                         int(test_data.labels.max()) + 1, extractor, s))
     if "translation" in groups:
         add(translation_metrics(model, test_data, classifier if _is_classifier(classifier) else None, extractor, s))
+    if not values:
+        why = "; ".join(not_computed.values()) or "none applies"
+        raise GenlabError(f"no metric could be computed for this run: {why}")
+    for group, why in not_computed.items():
+        if not s.quiet:
+            note(f"{group} metrics not computed: {why}")
     report = {"run": str(getattr(model, "meta", {}).get("run", "")), "model": family, "data": data_name,
-              **values, "measured": how, "seconds": round(time.perf_counter() - t0, 1)}
+              **values, "measured": how, **({"not_computed": not_computed} if not_computed else {}),
+              "seconds": round(time.perf_counter() - t0, 1)}
     if out is not None:
         write_report(report, Path(out), model, s)
     return report
@@ -342,7 +405,7 @@ def write_report(report: dict, out: Path, model, s: EvalSettings) -> None:
              f"model `{report['model']}`, data `{report['data']}`, {report['seconds']} s", "",
              "| metric | value | measured |", "|---|---|---|"]
     for key, value in report.items():
-        if key in ("run", "model", "data", "measured", "seconds", "kl_per_dim"):
+        if key in ("run", "model", "data", "measured", "seconds", "kl_per_dim", "not_computed"):
             continue
         shown = f"{value:.4g}" if isinstance(value, float) else str(value)
         measured = report["measured"].get(key, "")
