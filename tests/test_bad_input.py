@@ -163,6 +163,11 @@ ROWS = [
     ),
     # outputs and counts of the other commands, checked before any work
     (["sample", "run", "--out", "s.png", "--n", "10000000"], "--n must be at most 10,000", _copy_run),
+    (
+        ["sample", "run", "--out", "s.png", "--seed", "1180591620717411303424"],
+        "--seed must be an integer in",
+        _copy_run,
+    ),
     (["sample", "run", "--out", "/proc/x.png"], "cannot write /proc/x.png", _copy_run),
     (["sample", "run", "--out", "run"], "is a folder", _copy_run),
     (["sample", "run", "--out", "x.txt"], "cannot write an image as 'x.txt'", _copy_run),

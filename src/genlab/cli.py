@@ -509,6 +509,9 @@ def _check_args(args) -> None:
         most = STEP_LIMITS.get(args.command) if name == "steps" else LIMITS.get(name)
         if most is not None and value > most:
             raise GenlabError(f"{flag} must be at most {most:,}, got {value:,}")
+    seed = getattr(args, "seed", None)
+    if seed is not None and not 0 <= seed < 2**63:
+        raise GenlabError(f"--seed must be an integer in [0, 2**63), got {seed}")
     if args.command in IMAGE_OUT and getattr(args, "out", None):
         _check_image_out(Path(args.out))
     if getattr(args, "device", None) and args.command not in ("train", "sweep"):  # a run records 'auto' itself

@@ -128,7 +128,7 @@ def sweep_latent_dim(out: str | os.PathLike, models=("ae", "vae"), data: str = "
             if done and done.get("length") == length and (run_dir / checkpoint.CONFIG).exists():
                 log(f"{key}: done (test recon MSE {done['test']['recon_mse']:.5g}), skipped")
                 continue
-            if checkpoint.latest(run_dir) is not None:
+            if checkpoint.resumable(run_dir) is not None:
                 log(f"{key}: continuing the run in {run_dir}")
                 resume(run_dir, epochs=epochs, steps=steps, device=device, quiet=quiet)
             else:

@@ -14,7 +14,7 @@ from genlab.cli import main
 from genlab.errors import GenlabError
 from genlab.models import build_model
 from genlab.models.vae import VAE
-from genlab.training import TrainConfig, checkpoint, resume, train
+from genlab.training import TrainConfig, checkpoint, loop, resume, train
 from genlab.training.lock import LOCK, run_lock
 from genlab.training.loop import METRICS, validate
 
@@ -297,4 +297,31 @@ def test_a_run_written_by_an_older_genlab_resumes_from_its_folder(tmp_path):
     assert checkpoint.latest(run) is None and checkpoint.resumable(run) == run
     resume(run, steps=20, quiet=True)
     assert checkpoint.step_of(checkpoint.latest(run)) == 20 and not list(run.glob("*.safetensors"))
+    assert _weights(run) == _weights(_run(tmp_path, "straight", steps=20))
+
+
+def test_two_ctrl_c_in_a_row_keep_the_run_resumable(tmp_path, monkeypatch, capsys):
+    run = _run(tmp_path)  # checkpoint at step 10
+    real_track, real_write = loop._track, checkpoint.atomic_write
+    writes = []
+
+    def interrupted(t, out):
+        real_track(t, out)
+        if t.step == 12:
+            raise KeyboardInterrupt  # the first Ctrl-C, between two steps: training saves before stopping
+
+    def interrupted_write(path, write, hint=None):
+        if checkpoint.CHECKPOINTS not in str(path):
+            return real_write(path, write, hint)
+        writes.append(path)
+        raise KeyboardInterrupt  # the second, during that save
+
+    monkeypatch.setattr(loop, "_track", interrupted)
+    monkeypatch.setattr(checkpoint, "atomic_write", interrupted_write)
+    assert main(["train", "--resume", str(run), "--steps", "20", "--quiet"]) == 130
+    assert "interrupted" in capsys.readouterr().err and writes  # the save was under way
+    assert checkpoint.step_of(checkpoint.latest(run)) == 10
+    assert not [p for p in run.rglob("*") if p.name.endswith(".tmp")]
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(run), "--steps", "20", "--quiet"]) == 0
     assert _weights(run) == _weights(_run(tmp_path, "straight", steps=20))

@@ -120,7 +120,7 @@ def _check_out(out: Path) -> None:
         raise GenlabError(f"--out '{out}' is a file; give a folder for the run")
     if (out / checkpoint.CONFIG).exists():
         checkpoint.read_config(out)  # a foreign config.json is refused, not overwritten
-        if checkpoint.latest(out) is not None:
+        if checkpoint.resumable(out) is not None:
             raise GenlabError(
                 f"run directory '{out}' already holds a run; continue it with "
                 f"genlab train --resume {out}, or choose another --out"
