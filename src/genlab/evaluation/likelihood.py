@@ -63,13 +63,14 @@ def iwae_bounds(model, x: torch.Tensor, k: int = IWAE_K, k_chunk: int = IWAE_K_C
 
 
 def iwae_nll(model, x: torch.Tensor, k: int = IWAE_K, batch_size: int = 64, k_chunk: int = IWAE_K_CHUNK,
-             seed: int = 0) -> dict:
+             seed: int = 0, progress=None) -> dict:
     """IWAE estimate of -log p(x) and the ELBO, averaged over the images ``x`` (N, ...), nats/image.
 
     Returns ``{"nll_iwae": mean(-L_k), "elbo": mean(ELBO), "iwae_k": k}``. ``nll_iwae <= -elbo`` holds
     for every image (Jensen, same samples). Images are processed ``batch_size`` at a time on the
     device they are on; noise comes from a generator seeded with ``seed``. Put the model in
-    ``eval()`` mode first (no dropout, fixed batch-norm statistics).
+    ``eval()`` mode first (no dropout, fixed batch-norm statistics). ``progress(n)`` is called with the
+    number of images done after each batch.
     """
     gen = torch.Generator(device=x.device).manual_seed(seed)
     lk, elbo = [], []
@@ -77,6 +78,8 @@ def iwae_nll(model, x: torch.Tensor, k: int = IWAE_K, batch_size: int = 64, k_ch
         a, b = iwae_bounds(model, x[i:i + batch_size], k, k_chunk, gen)
         lk.append(a)
         elbo.append(b)
+        if progress is not None:
+            progress(len(a))
     lk, elbo = torch.cat(lk), torch.cat(elbo)
     return {"nll_iwae": float(-lk.mean()), "elbo": float(elbo.mean()), "iwae_k": k}
 
