@@ -73,7 +73,8 @@ def test_every_command_runs_as_written(runs, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)  # explore: load and bind, then stop
     run = str(tmp_path / "run")
     values = {"RUN": run, "NAME|FOLDER": "digits", "NAME": "digits", "AE_RUN": str(root / "ae"), "VAE_RUN": run,
-              "INPUT(.png|folder)": str(img), "OUTPUT": "out.png", "DIR": str(tmp_path / "sweep")}
+              "INPUT(.png|folder)": str(img), "OUTPUT": "out.png", "DIR": str(tmp_path / "sweep"),
+              "A": run, "B": "digits:test", "FOLDER": "digits"}
     for command in commands():
         argv = expand(command, values)
         if argv[0] == "train" and "--resume" not in argv:
@@ -86,6 +87,10 @@ def test_every_command_runs_as_written(runs, tmp_path, monkeypatch, capsys):
             argv += ["--port", "0"]
         elif argv[0] == "evaluate":
             argv += ["--quick"]
+        elif argv[0] == "fid":  # the run's samples against the digits test split, on the digits classifier
+            argv += ["--num-samples", "20", "--features", "digits", "--quiet"]
+        elif argv[0] == "classifier":
+            argv += ["--epochs", "1", "--quiet"]
         if argv[0] == "convert-voice":  # needs a voice run: as written, it names what it needs in one line
             assert main(argv) == 2 and "voice conversion model" in capsys.readouterr().err
             continue
