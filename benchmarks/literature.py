@@ -44,7 +44,8 @@ CHECKPOINTS = {
 FID_ROWS = [
     ("GAN, non-saturating", "gan-ns-fashion", 20, 26.5, "Lucic et al. 2018, NS GAN (best of their search, 20 epochs)"),
     ("GAN, minimax", "gan-mm-fashion", 20, 29.6, "Lucic et al. 2018, MM GAN"),
-    ("GAN, goal: below every GAN of Lucic et al.", "gan-ns-fashion", 20, 21.5, "Lucic et al. 2018, WGAN (their best row)"),
+    ("GAN, goal: below every GAN of Lucic et al.", "gan-ns-fashion", 20, 21.5,
+     "Lucic et al. 2018, WGAN (their best row)"),
     ("VAE", "vae2-fashion", 10, 43.6, "Dai & Wipf 2019, VAE (cross-entropy), same protocol"),
     ("2-stage VAE", "vae2-fashion", 15, 29.3, "Dai & Wipf 2019, 2-Stage VAE"),
 ]
@@ -203,11 +204,13 @@ def main(argv=None) -> int:
         if key in args.only:
             curves[recipe] = curve(recipe, root / recipe, args.inception, args.upto)
     if "dsprites" in args.only:
-        saved["dsprites"] = {"seeds": args.seeds, "table": dsprites(["vae-dsprites", "tcvae-dsprites"], args.seeds, root)}
+        table = dsprites(["vae-dsprites", "tcvae-dsprites"], args.seeds, root)
+        saved["dsprites"] = {"seeds": args.seeds, "table": table}
     if "cgan" in args.only:
         saved["cgan"] = cgan_rows(root)
 
-    lines = ["| row | recipe | epochs | CPU h | genlab Inception FID | published | source |", "|---|---|---|---|---|---|---|"]
+    lines = ["| row | recipe | epochs | CPU h | genlab Inception FID | published | source |",
+             "|---|---|---|---|---|---|---|"]
     for name, recipe, epoch, published, source in FID_ROWS:
         point = next((p for p in curves.get(recipe, []) if p["epoch"] == epoch), None)
         last = curves.get(recipe, [])[-1:] or [None]
@@ -215,7 +218,8 @@ def main(argv=None) -> int:
         fid = f"{p['fid_inception']:.1f}" if p and "fid_inception" in p else "not measured"
         note = "" if point or p is None else f" (epoch {p['epoch']} of {epoch}: stopped early)"
         cpu = f"{p['cpu_h']:.2f}" if p else "-"
-        lines.append(f"| {name} | `{recipe}` | {p['epoch'] if p else '-'} | {cpu} | {fid}{note} | {published} | {source} |")
+        epochs = p["epoch"] if p else "-"
+        lines.append(f"| {name} | `{recipe}` | {epochs} | {cpu} | {fid}{note} | {published} | {source} |")
     print("\n".join(lines))
     saved.update({"curves": curves, "markdown": lines, "cpus": os.cpu_count(), "checkpoints": CHECKPOINTS})
     out_path.parent.mkdir(parents=True, exist_ok=True)

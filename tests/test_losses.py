@@ -76,7 +76,8 @@ def _brute_force_decomposition(z, mu, logvar):
 
 def test_kl_decomposition_matches_brute_force_loops():
     g = torch.Generator().manual_seed(0)
-    mu, logvar = torch.randn(5, 3, generator=g, dtype=torch.float64), torch.randn(5, 3, generator=g, dtype=torch.float64) * 0.5
+    mu = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    logvar = torch.randn(5, 3, generator=g, dtype=torch.float64) * 0.5
     z = mu + torch.randn(5, 3, generator=g, dtype=torch.float64) * (0.5 * logvar).exp()
     got = losses.kl_decomposition(z, mu, logvar)
     mi, tc, dw = _brute_force_decomposition(z.numpy(), mu.numpy(), logvar.numpy())
@@ -98,8 +99,11 @@ def test_total_correlation_estimates_the_mixtures_tc():
     log_q = torch.logsumexp(log_q_jd.sum(2), 1) - math.log(m)
     log_prod = (torch.logsumexp(log_q_jd, 1) - math.log(m)).sum(1)
     tc_true = float((log_q - log_prod).mean())
-    est = [float(losses.kl_decomposition(mu + torch.randn(m, 2, generator=g, dtype=torch.float64) * (0.5 * logvar).exp(),
-                                         mu, logvar)["total_correlation"]) for _ in range(4_000)]
+    def estimate():
+        z = mu + torch.randn(m, 2, generator=g, dtype=torch.float64) * (0.5 * logvar).exp()
+        return float(losses.kl_decomposition(z, mu, logvar)["total_correlation"])
+
+    est = [estimate() for _ in range(4_000)]
     assert tc_true > 0.3  # the two codes are strongly dependent
     assert abs(sum(est) / len(est) - tc_true) < 0.03
 

@@ -93,15 +93,20 @@ def test_wgan_critic_losses():
 def test_gradient_penalty_of_a_linear_critic():
     # D(x) = <w, x> + b has gradient w everywhere: the penalty is (||w|| - 1)^2 whatever x_hat is
     w = torch.tensor([[[0.3, -1.2], [2.0, 0.5]]], dtype=torch.float64)  # (1, 2, 2)
-    critic = lambda x: (x * w).flatten(1).sum(1) + 0.7
+    def critic(x):
+        return (x * w).flatten(1).sum(1) + 0.7
+
     real, fake = torch.randn(5, 1, 2, 2, dtype=torch.float64), torch.randn(5, 1, 2, 2, dtype=torch.float64)
     norm = math.sqrt(0.3**2 + 1.2**2 + 2.0**2 + 0.5**2)
-    assert torch.allclose(losses.gradient_penalty(critic, real, fake), torch.tensor((norm - 1) ** 2, dtype=torch.float64))
+    expected = torch.tensor((norm - 1) ** 2, dtype=torch.float64)
+    assert torch.allclose(losses.gradient_penalty(critic, real, fake), expected)
 
 
 def test_gradient_penalty_hand_computed_on_a_tiny_quadratic_critic():
     # D(x) = sum x^2: grad = 2 x_hat, x_hat = eps * real + (1 - eps) * fake, by hand for two 1x1x2 images
-    critic = lambda x: x.pow(2).flatten(1).sum(1)
+    def critic(x):
+        return x.pow(2).flatten(1).sum(1)
+
     real = torch.tensor([[[[1.0, 2.0]]], [[[0.0, -1.0]]]], dtype=torch.float64)
     fake = torch.tensor([[[[3.0, 0.0]]], [[[2.0, 1.0]]]], dtype=torch.float64)
     eps = torch.tensor([0.5, 0.25], dtype=torch.float64)

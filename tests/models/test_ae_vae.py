@@ -120,7 +120,10 @@ def test_two_stage_vae_trains_the_second_stage_on_frozen_codes_and_samples_throu
     torch.manual_seed(0)
     m = build_model("vae", image_shape=(1, 8, 8), arch="mlp", latent_dim=3, hidden=(32,), second_stage_start=20,
                     second_hidden=(16,), second_latent_dim=2)
-    g = lambda: torch.Generator().manual_seed(5)
+
+    def g():
+        return torch.Generator().manual_seed(5)
+
     prior = m.sample_latent(4, g())
     assert torch.equal(prior, torch.randn(4, 3, generator=g()))  # not fitted yet: the N(0, I) prior
     fit(m, train, TrainConfig(steps=20, batch_size=64, seed=0), tmp_path, quiet=True)
@@ -146,5 +149,8 @@ def test_two_stage_vae_saves_and_loads_its_second_stage(tmp_path):
     m2 = build_model("vae", image_shape=(1, 8, 8), arch="mlp", latent_dim=3, hidden=(16,), second_stage_start=5,
                      second_hidden=(8,))
     load_weights(m2, tmp_path)
-    g = lambda: torch.Generator().manual_seed(0)
+
+    def g():
+        return torch.Generator().manual_seed(0)
+
     assert torch.equal(m.sample(3, g()), m2.sample(3, g()))

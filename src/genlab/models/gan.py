@@ -237,7 +237,7 @@ class GAN(GenerativeModel):
             real_logits, fake_logits = D(real, y), D(fake, y)
             d_loss = losses.gan_d_loss(cfg.loss, real_logits, fake_logits)
             if cfg.loss == "wgan-gp":
-                d_loss = d_loss + cfg.gp_weight * losses.gradient_penalty(lambda x: D(x, y), real, fake)
+                d_loss = d_loss + cfg.gp_weight * losses.gradient_penalty(lambda x, y=y: D(x, y), real, fake)
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()

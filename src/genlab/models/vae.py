@@ -22,9 +22,8 @@ distribution its codes really have, which closes the "holes" that prior samples 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
