@@ -20,8 +20,9 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
+from genlab.atomic import atomic_write, write_text
 from genlab.errors import GenlabError
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -88,11 +89,11 @@ def save_classifier(model: Classifier, path: Path | str, info: dict) -> dict:
     Returns the JSON record.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(path))
-    record = {"config": asdict(model.config), **info, "weights": path.name, "sha256": sha256_file(path)}
-    path.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    data = save(state)
+    atomic_write(path, lambda f: f.write(data))
+    record = {"config": asdict(model.config), **info, "weights": path.name, "sha256": hashlib.sha256(data).hexdigest()}
+    write_text(path.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
     return record
 
 
