@@ -39,10 +39,18 @@ def fsync_dir(folder: Path) -> None:
 DEFAULT_HINT = "nothing under that name was changed; free some space and run the command again"
 
 
+class DiskFull(GenlabError):
+    """No space left while writing ``path``; the message says what survived and what to do (``hint``)."""
+
+    def __init__(self, path, hint: str | None = None):
+        super().__init__(f"disk full while writing {path}; {hint or DEFAULT_HINT}")
+        self.path = path
+
+
 def write_error(path: Path, e: OSError, hint: str | None = None) -> GenlabError:
     """One line for an OSError while writing ``path``: a full disk (then ``hint``), a folder, permissions."""
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return GenlabError(f"disk full while writing {path}; {hint or DEFAULT_HINT}")
+        return DiskFull(path, hint)
     if e.errno == errno.EISDIR or Path(path).is_dir():
         return GenlabError(f"cannot write {path}: it is a folder; give a file name")
     return GenlabError(f"cannot write {path} ({e.strerror or e}); give a path in a writable folder")

@@ -325,3 +325,29 @@ def test_two_ctrl_c_in_a_row_keep_the_run_resumable(tmp_path, monkeypatch, capsy
     monkeypatch.undo()
     assert main(["train", "--resume", str(run), "--steps", "20", "--quiet"]) == 0
     assert _weights(run) == _weights(_run(tmp_path, "straight", steps=20))
+
+
+@pytest.mark.parametrize("where", ["metrics.jsonl", "sample grid"])
+def test_full_disk_outside_a_save_says_how_to_continue(tmp_path, monkeypatch, capsys, where):
+    run = _run(tmp_path)  # checkpoint at step 10; the next log line at 15, the next grid at the epoch end (23)
+    full = OSError(errno.ENOSPC, "No space left on device")
+    if where == "metrics.jsonl":
+
+        def no_space_open(*args, **kwargs):
+            raise full
+
+        monkeypatch.setattr(loop, "open", no_space_open, raising=False)
+    else:
+        import genlab.viz.grid
+
+        def fill_disk(f):
+            raise full
+
+        def no_space(path, write, hint=None):
+            return checkpoint.atomic_write(path, fill_disk, hint)
+
+        monkeypatch.setattr(genlab.viz.grid, "atomic_write", no_space)
+    assert main(["train", "--resume", str(run), "--steps", "30", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "disk full" in err and f"genlab train --resume {run}" in err
+    assert checkpoint.resumable(run) is not None

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..atomic import atomic_write
+from ..atomic import DiskFull, atomic_write, write_error
 from ..data.base import to_float
 from ..device import resolve_device
 from ..errors import GenlabError
@@ -71,8 +71,11 @@ class _Log:
     def write(self, record: dict, step: int, extra: dict | None = None) -> None:
         if self.run_dir is None:
             return
-        with open(self.run_dir / METRICS, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        try:
+            with open(self.run_dir / METRICS, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError as e:
+            raise write_error(self.run_dir / METRICS, e) from None
         if self.tb is not None:
             for k, v in {**record, **(extra or {})}.items():
                 if isinstance(v, (int, float)) and k not in ("step", "epoch"):
@@ -154,10 +157,14 @@ def fit(
             checkpoint.clean_stale(t.run_dir)
             t.log.truncate(t.step)  # a resumed run's log continues exactly where its checkpoint stood
         if t.step >= t.total:
+            t.log.close()
             if t.ddp.main:
                 print(f"run already at step {t.step} of {t.total}; nothing to do (give a larger --steps or --epochs)")
             return model
-        _train(t)
+        try:
+            _train(t)
+        except DiskFull as e:  # a log line or a sample grid: what survives is the last checkpoint, as for a save
+            raise DiskFull(e.path, checkpoint.resume_hint(run_dir) if run_dir is not None else None) from None
     model.eval()
     return model
 
