@@ -81,8 +81,11 @@ def train_to(recipe: str, run: Path, epoch: int, extra: list[str] = ()) -> None:
         run.parent.mkdir(parents=True, exist_ok=True)
         seconds = genlab(["train", "--recipe", recipe, "--out", str(run), "--epochs", str(epoch), "--quiet", *extra],
                          run.with_suffix(".log"))
+    from genlab.training.checkpoint import weights_folder
+
     snap.mkdir(parents=True, exist_ok=True)
-    for f in [*run.glob("*.safetensors"), run / "config.json"]:
+    newest = weights_folder(run)  # the run's newest checkpoint: a model folder of config.json + weights
+    for f in [*newest.glob("*.safetensors"), newest / "config.json"]:
         shutil.copy2(f, snap / f.name)
     (snap / "segment.json").write_text(json.dumps({"epoch": epoch, **seconds}) + "\n")
 
