@@ -319,7 +319,8 @@ def test_evaluate_voice_both_directions_and_references(tiny_run, voice_dir):
             "f0_corr",
             "f0_rmse",
         ):
-            assert f"{key}_{d}" in values and key in values and key in how
+            assert f"{key}_{d}" in values and key in values
+    assert {"mcd", "f0_corr", "f0_rmse", "speaker_similarity", "wer"} <= set(how)
     assert "wer" not in values and "skipped" in how["wer"]  # no transcripts in this folder
     a = [read_wav(voice_dir / "testA" / f"s{i}.wav")[0] for i in range(2)]
     b = [read_wav(voice_dir / "testB" / f"s{i}.wav")[0] for i in range(2)]

@@ -90,8 +90,12 @@ def evaluate_voice(model, settings=None, progress=None) -> tuple[dict, dict]:
     for key in [k[: -len("_AtoB")] for k in values if k.endswith("_AtoB")]:
         values[key] = float(np.mean([values[f"{key}_{d}"] for d in DIRECTIONS]))
     how = _how(len(names), len(train_a), len(train_b), recogniser is not None, model.config.vocoder)
-    measured = {k: how[_family(k)] for k in values}
-    measured["wer"] = {**how["wer"], "transcripts": {"texts": texts, **heard}} if recogniser is not None else how["wer"]
+    # how each measurement was made, once per metric (the _source/_baseline/_AtoB/_BtoA variants share it)
+    measured = {k: how[_family(k)] for k in ("mcd", "f0_corr", "f0_rmse", "speaker_similarity", "speaker_llr")}
+    if recogniser is not None:
+        measured["wer"] = {**how["wer"], "transcripts": {"texts": texts, **heard}}
+    else:
+        measured["wer"] = how["wer"]
     return values, measured
 
 
