@@ -227,6 +227,20 @@ def test_identity_mapping_lowers_a_spectral_loss():
     assert float(loss.detach()) < 0.6 * first
 
 
+def test_untrained_residual_conversion_is_the_statistics_map(tiny_run):
+    """At zero correction: 'speaker' variance is the mean/variance conversion, 'shared' a mean shift."""
+    model = load(tiny_run)
+    for g in (model.g_ab, model.g_ba):
+        torch.nn.init.zeros_(g.net[-1].weight)
+        torch.nn.init.zeros_(g.net[-1].bias)
+    f = torch.randn(36, 20)
+    s = model.stats
+    expected = (f - s.mean[0, :, None]) / s.std[0, :, None] * s.std[1, :, None] + s.mean[1, :, None]
+    assert torch.allclose(model.convert_features(f), expected, atol=1e-5)
+    model.config.variance = "shared"
+    assert torch.allclose(model.convert_features(f, "BtoA"), f - s.mean[1, :, None] + s.mean[0, :, None], atol=1e-5)
+
+
 def test_run_saves_statistics_and_loads_equal(tiny_run, voice_dir):
     assert (checkpoint.latest(tiny_run) / "stats.safetensors").exists()
     model = load(tiny_run)

@@ -11,7 +11,9 @@ from ``.pair``).
 Features (:mod:`genlab.audio.vocoder`): with the ``world`` vocoder, per 5 ms frame the coded WORLD
 spectral envelope (D = 36 coefficients), log F0 and the aperiodicity; the ``griffin-lim`` fallback
 (no ``pyworld``) uses an 80-band log-mel per 8 ms frame. A training segment is (B, 1, D, T) of
-speaker-normalised features z = (f - mean) / std (128 frames for WORLD).
+speaker-normalised features z = (f - mean) / std (128 frames for WORLD). With ``variance='shared'`` the
+std is both speakers' pooled one, so that a generator's identity map is a shift of the envelope's mean
+(its shape kept) rather than the per-coefficient mean and variance conversion.
 
 - Generator (the paper's 1-D gated CNN, widths scaled by ``channels``): the D coefficients are the
   channels of 1-D convolutions over time. Conv(15) GLU -> 2 x [Conv(5, stride 2) IN GLU] ->
@@ -61,6 +63,7 @@ class CycleGANVoiceConfig:
     channels: int = 32  # generator width after the first GLU (paper: 128); 2x and 4x after the downsamplings
     n_blocks: int = 6  # residual GLU blocks (paper: 6)
     residual: bool = True  # the generator adds a correction to its input (its last layer starts at zero)
+    variance: str = "speaker"  # scale of the z-scores: each speaker's own std, or 'shared' (both speakers' pooled std)
     ndf: int = 16  # PatchGAN width (paper: 128 in a gated 2-D CNN; kept small for CPU training)
     patch_layers: int = 2  # stride-2 layers of the PatchGAN
     lambda_cycle: float = 10.0  # paper: 10
@@ -285,9 +288,9 @@ class CycleGANVoice(GenerativeModel):
             raise GenlabError(
                 "cyclegan-voice trains on two voices: --data recorded-voices, or trainA/ trainB/ WAV folders"
             )
-        a = batches.next().x  # (B, 1, D, T), speaker-normalised features
+        a = self.rescale(batches.next().x, 0)  # (B, 1, D, T), speaker-normalised features
         check_shape(a, c.image_shape, "this cyclegan-voice model (voice A)")
-        b = batches.gather(torch.randint(0, len(batches.data), (a.shape[0],))).pair  # independent of a
+        b = self.rescale(batches.gather(torch.randint(0, len(batches.data), (a.shape[0],))).pair, 1)  # independent of a
         check_shape(b, c.image_shape, "this cyclegan-voice model (voice B)")
         return cycle_update(self, a, b, optimizers, "lsgan")
 
@@ -313,8 +316,20 @@ class CycleGANVoice(GenerativeModel):
         """Vocoder features (D, T) of the source voice -> features (D, T) in the target voice."""
         g, src, tgt = self._generator(direction)
         s = self.stats
-        z = (features.to(self.device).float() - s.mean[src, :, None]) / s.std[src, :, None]
-        return g(z[None, None])[0, 0] * s.std[tgt, :, None] + s.mean[tgt, :, None]
+        z = (features.to(self.device).float() - s.mean[src, :, None]) / self.scale(src)[:, None]
+        return g(z[None, None])[0, 0] * self.scale(tgt)[:, None] + s.mean[tgt, :, None]
+
+    def scale(self, speaker: int) -> torch.Tensor:
+        """(D,) the std that divides speaker's centred features: its own, or both speakers' pooled (``variance``)."""
+        if self.config.variance == "speaker":
+            return self.stats.std[speaker]
+        return self.stats.std.pow(2).mean(0).sqrt()
+
+    def rescale(self, z: torch.Tensor, speaker: int) -> torch.Tensor:
+        """Segments normalised by the speaker's own std (the data) -> by :meth:`scale` (the model's units)."""
+        if self.config.variance == "speaker":
+            return z
+        return z * (self.stats.std[speaker] / self.scale(speaker))[:, None].to(z.device)
 
     def convert_f0(self, f0: np.ndarray, direction: str = "AtoB") -> np.ndarray:
         """F0 (Hz, 0 = unvoiced) mapped by the log-Gaussian transform between the two speakers."""
@@ -354,7 +369,7 @@ class CycleGANVoice(GenerativeModel):
 
         A | G_AB(A) | cycle | B | G_BA(B) | cycle, z-scores shown as grey levels 0.5 + z / 6.
         """
-        a, b = batch.x, batch.pair
+        a, b = self.rescale(batch.x, 0), self.rescale(batch.pair, 1)
         ab, ba = self.translate(a), self.translate(b, "BtoA")
         rows = [a, ab, self.translate(ab, "BtoA"), b, ba, self.translate(ba)]
         return preview_rows([(r.flip(2) / 6 + 0.5).clamp(0, 1) for r in rows], a.shape[0])
