@@ -18,7 +18,15 @@ from genlab.training import TrainConfig, checkpoint, loop, resume, train
 from genlab.training.lock import LOCK, run_lock
 from genlab.training.loop import METRICS, validate
 
-FAST = {"arch": "mlp", "hidden": "16", "latent_dim": "2", "batch_size": "64", "checkpoint_every": "5", "log_every": "5"}
+FAST = {
+    "arch": "mlp",
+    "hidden": "16",
+    "latent_dim": "2",
+    "batch_size": "64",
+    "checkpoint_every": "5",
+    "log_every": "5",
+    "device": "cpu",
+}  # byte-identical runs need deterministic kernels
 
 
 def _run(tmp_path, name="run", steps=10, **settings):

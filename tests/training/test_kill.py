@@ -17,7 +17,8 @@ import pytest
 from genlab.training import checkpoint, loop, resume, train
 from genlab.training.loop import METRICS
 
-SETTINGS = {
+SETTINGS = {  # on the CPU: byte-identical weights need deterministic kernels, and a forked child cannot use CUDA
+    "device": "cpu",
     "arch": "mlp",
     "hidden": "16",
     "latent_dim": "2",
