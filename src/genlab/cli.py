@@ -50,7 +50,7 @@ def cmd_train(args) -> int:
 
     if args.resume:
         if args.model or args.data or args.config or args.recipe or args.out or args.image_size or args.paired \
-                or args.seed is not None:
+                or args.seed is not None or args.compile:
             raise GenlabError("--resume continues a run with its own config; give only --steps/--epochs/--device "
                               "(and --set for the learning rates lr, lr_g, lr_d)")
         resume(args.resume, epochs=args.epochs, steps=args.steps, device=args.device, settings=_settings(args.set),
@@ -71,7 +71,10 @@ def cmd_train(args) -> int:
         if args.model and args.model != recipe.model:
             raise GenlabError(f"recipe '{recipe.name}' trains a {recipe.model} model; drop --model {args.model}")
         model, data, config_file = recipe.model, args.data or recipe.data, recipe.path
-    train(model, data, args.out, settings=_settings(args.set),
+    settings = _settings(args.set)
+    if args.compile:
+        settings["train.compile"] = "true"
+    train(model, data, args.out, settings=settings,
           config_file=config_file, epochs=args.epochs, steps=args.steps, seed=args.seed, device=args.device,
           quiet=args.quiet, image_size=args.image_size, paired=True if args.paired else None)
     if os.environ.get("RANK", "0") == "0":
@@ -343,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--paired", action="store_true", help="read an image folder as pairs: A/ and B/ with matching "
                    "file names, or side-by-side A|B images (default: only the exact A/ + B/ layout is paired)")
     p.add_argument("--quiet", action="store_true", help="no progress bar; log lines instead")
+    p.add_argument("--compile", action="store_true", help="torch.compile the networks (a faster step after a "
+                   "slower first one; worth it for long runs, mostly on GPUs)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help=cmd_sample.__doc__, description=cmd_sample.__doc__)

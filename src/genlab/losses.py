@@ -11,6 +11,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from . import shards
+
 
 def kl_normal_standard(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, sigma^2) || N(0, I)) per dimension, closed form.
@@ -45,7 +47,7 @@ def squared_error(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """z = mu + sigma * eps, eps ~ N(0, I): the sampling moved out of the gradient path."""
-    return mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+    return mu + shards.randn_like(mu) * (0.5 * logvar).exp()
 
 
 def kl_decomposition(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -141,7 +143,7 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, eps: torch.
     trains the critic.
     """
     if eps is None:
-        eps = torch.rand(real.shape[0], device=real.device, dtype=real.dtype)
+        eps = shards.rand(real.shape[0], device=real.device, dtype=real.dtype)
     eps = eps.view(-1, *([1] * (real.ndim - 1)))
     x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)

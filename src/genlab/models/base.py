@@ -35,6 +35,9 @@ class GenerativeModel(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.config = config
+        # While training on several processes: the DistributedDataParallel wrapper of this model, through
+        # which the default train_step runs the objective (set by the training loop, not a submodule).
+        self.replica: nn.Module | None = None
 
     # ---- training ----
     @property
@@ -60,12 +63,16 @@ class GenerativeModel(nn.Module):
         optimizer (``loss`` returns named terms of a batch x in [0, 1]); the GANs and translation models
         write their own D and G updates.
         """
-        out = self.loss(batches.next().x, step)  # type: ignore[operator]
+        out = (self.replica or self)(batches.next().x, step)
         opt = optimizers["model"]
         opt.zero_grad(set_to_none=True)
         out["loss"].backward()
         opt.step()
         return {k: v.detach() for k, v in out.items()}
+
+    def forward(self, x: torch.Tensor, step: int = 0) -> dict[str, torch.Tensor]:
+        """The training objective of a batch: ``loss(x, step)`` (what a data-parallel wrapper runs)."""
+        return self.loss(x, step)  # type: ignore[operator]
 
     @torch.no_grad()
     def on_epoch_end(self, data) -> None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import losses
+from .. import losses, shards
 from ..errors import GenlabError
 from .base import GenerativeModel, check, check_rates, g_and_d_optimizers
 from .capabilities import DIRECTIONS, Translator, check_direction
@@ -126,7 +126,7 @@ class CycleGAN(GenerativeModel):
         if batches.data.pair is None:
             raise GenlabError("CycleGAN trains on two domains: use an unpaired dataset such as fashion-stripes, "
                               "or trainA/ trainB/ folders (genlab.data.unpaired.combine_unpaired)")
-        idx = torch.randint(0, len(batches.data), (n,))
+        idx = shards.randint(len(batches.data), n)
         b = batches.gather(idx).pair
         if tuple(b.shape[1:]) != self.config.shape_b:
             raise GenlabError(f"domain B images are {'x'.join(map(str, b.shape[1:]))} but the model was built for "

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import shards
 from ..errors import GenlabError
 from .base import GenerativeModel, check, check_rates, g_and_d_optimizers
 from .capabilities import DIRECTIONS, Translator, VoiceConverter, check_direction
@@ -290,7 +291,7 @@ class CycleGANVoice(GenerativeModel):
             )
         a = self.rescale(batches.next().x, 0)  # (B, 1, D, T), speaker-normalised features
         check_shape(a, c.image_shape, "this cyclegan-voice model (voice A)")
-        b = self.rescale(batches.gather(torch.randint(0, len(batches.data), (a.shape[0],))).pair, 1)  # independent of a
+        b = self.rescale(batches.gather(shards.randint(len(batches.data), a.shape[0])).pair, 1)  # independent of a
         check_shape(b, c.image_shape, "this cyclegan-voice model (voice B)")
         return cycle_update(self, a, b, optimizers, "lsgan")
 

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from .. import losses
+from .. import losses, shards
 from ..errors import GenlabError
 from .base import GenerativeModel, check, check_rates, g_and_d_optimizers, standard_normal
 from .capabilities import Conditional, LatentModel, Sampler, class_labels
@@ -231,7 +231,7 @@ class GAN(GenerativeModel):
             batch = batches.next()
             real = batch.x * 2 - 1  # (B, C, H, W) in [-1, 1]
             y = self._labels_of(batch)
-            z = torch.randn(real.shape[0], cfg.latent_dim, device=real.device)
+            z = shards.randn(real.shape[0], cfg.latent_dim, device=real.device)
             with torch.no_grad():
                 fake = G(z, y)
             real_logits, fake_logits = D(real, y), D(fake, y)
@@ -249,7 +249,7 @@ class GAN(GenerativeModel):
         if seek:  # two noise draws for each label of the first half of the batch
             half = real.shape[0] // 2
             y = torch.cat([y[:half], y[:half]])
-        z = torch.randn(y.shape[0] if seek else real.shape[0], cfg.latent_dim, device=real.device)
+        z = shards.randn(y.shape[0] if seek else real.shape[0], cfg.latent_dim, device=real.device)
         fake = G(z, y)  # the last real batch's labels: G is trained on the data's label distribution
         g_loss = losses.gan_g_loss(cfg.loss, D(fake, y), real_logits.detach())
         out = {}

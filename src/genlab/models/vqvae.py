@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from .. import losses
@@ -179,6 +180,8 @@ class VQVAE(GenerativeModel):
         flat = z_e.permute(0, 2, 3, 1).reshape(-1, self.config.embedding_dim)
         pick = torch.randint(0, flat.shape[0], (self.config.num_codes,), device=flat.device)
         self.codebook.copy_(flat[pick])
+        if dist.is_available() and dist.is_initialized():  # data-parallel: every process takes rank 0's codebook
+            dist.broadcast(self.codebook.data, src=0)
         self.initialized.fill_(True)
 
     @torch.no_grad()

@@ -1,9 +1,14 @@
-"""Data-parallel training across processes started by ``torchrun`` (gloo on CPU, NCCL on GPU).
+"""Data-parallel training with PyTorch's DistributedDataParallel, across processes started by ``torchrun``.
 
-Every rank holds the same networks (rank 0's weights are broadcast at the start) and takes its
-share of each global batch; before each optimiser step the gradients are averaged across ranks
-by a step pre-hook on the optimiser, so the families' own ``train_step`` code needs no change.
-Only rank 0 writes files.
+gloo on CPU, NCCL on CUDA (one GPU per process, by local rank). Each process takes its rows of every
+global batch (``batch_size`` stays the global batch) and the same random stream (:mod:`genlab.shards`);
+only rank 0 writes files. Each trained network is wrapped in ``DistributedDataParallel``
+(:mod:`.views`), whose reducer averages the gradients bucket by bucket while the backward pass runs.
+
+BatchNorm layers become synchronised BatchNorm, so the batch statistics are those of the global batch,
+as one process would compute them (and the running statistics stay equal on every rank):
+``torch.nn.SyncBatchNorm`` on CUDA; on CPU, where torch's kernel is CUDA-only, :class:`GlooBatchNorm`,
+the same statistics through two differentiable all-reduces.
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch import nn
+
+from ..errors import GenlabError
 
 
 @dataclass
@@ -53,35 +61,94 @@ def local_device(device: torch.device, d: Dist) -> torch.device:
     return device
 
 
-def broadcast_module(module: torch.nn.Module) -> None:
+def check_batch(batch_size: int, d: Dist) -> None:
+    if d.enabled and batch_size % d.world:
+        raise GenlabError(f"batch_size {batch_size} does not split evenly over {d.world} processes; "
+                          f"use a multiple of {d.world} (--set batch_size=...)")
+
+
+def broadcast(module: nn.Module) -> None:
     """Give every rank rank 0's parameters and buffers."""
-    for t in list(module.parameters()) + list(module.buffers()):
+    for t in [*module.parameters(), *module.buffers()]:
         dist.broadcast(t.data, src=0)
 
 
-def _average_gradients(optimizer, args, kwargs) -> None:
-    grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])  # one all-reduce per step, not one per tensor
-    dist.all_reduce(flat)
-    flat /= dist.get_world_size()
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset:offset + g.numel()].view_as(g))
-        offset += g.numel()
-
-
-def average_gradients_before_step(optimizers: dict) -> None:
-    for opt in optimizers.values():
-        opt.register_step_pre_hook(_average_gradients)
-
-
-def gather_rng(d: Dist) -> list[torch.Tensor]:
-    """Every rank's CPU RNG state (for the resumable state that rank 0 writes)."""
-    state = torch.get_rng_state()
+def mean_across(t: torch.Tensor, d: Dist) -> torch.Tensor:
+    """The mean of ``t`` over the ranks (``t`` itself on one process)."""
     if not d.enabled:
-        return [state]
-    out = [torch.empty_like(state) for _ in range(d.world)]
-    dist.all_gather(out, state)
-    return out
+        return t
+    t = t.clone()
+    dist.all_reduce(t)
+    return t / d.world
+
+
+# ---------------------------------------------------------------- synchronised BatchNorm
+class _AllReduce(torch.autograd.Function):
+    """The sum of a tensor over the ranks; its gradient is the sum of the ranks' gradients (every rank's loss)."""
+
+    @staticmethod
+    def forward(ctx, t: torch.Tensor) -> torch.Tensor:
+        t = t.clone()
+        dist.all_reduce(t)
+        return t
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
+class GlooBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """BatchNorm whose training statistics are those of the global batch over all ranks (any device).
+
+    mean = sum(x) / N and var = sum((x - mean)^2) / N over the N values per channel of all ranks,
+    through two differentiable all-reduces (their backward is the all-reduce of the gradients, so each
+    rank's statistics receive every rank's loss gradient); in eval mode, or alone, plain BatchNorm.
+    """
+
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        if input.dim() < 2:
+            raise ValueError(f"expected at least 2D input (got {input.dim()}D input)")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        dims = [0, *range(2, x.dim())]
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        n = x.numel() // x.shape[1] * dist.get_world_size()
+        mean = _AllReduce.apply(x.sum(dims)) / n  # (C,)
+        centred = x - mean.view(shape)
+        var = _AllReduce.apply(centred.pow(2).sum(dims)) / n  # (C,), biased, as BatchNorm normalises
+        if self.track_running_stats:
+            self._update_running(mean.detach(), var.detach() * n / max(n - 1, 1))
+        y = centred * torch.rsqrt(var + self.eps).view(shape)
+        if self.affine:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        return y
+
+    @torch.no_grad()
+    def _update_running(self, mean: torch.Tensor, var: torch.Tensor) -> None:
+        assert self.running_mean is not None and self.running_var is not None and self.num_batches_tracked is not None
+        self.num_batches_tracked.add_(1)
+        m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+        self.running_mean.lerp_(mean, m)
+        self.running_var.lerp_(var, m)
+
+
+def sync_batchnorm(module: nn.Module, device: torch.device) -> None:
+    """Turn every BatchNorm layer of ``module`` into its synchronised form, in place (the same weights and buffers)."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.modules.batchnorm._BatchNorm) and not isinstance(child, (nn.SyncBatchNorm,
+                                                                                          GlooBatchNorm)):
+            new = (nn.SyncBatchNorm if device.type == "cuda" else GlooBatchNorm)(
+                child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats)
+            if child.affine:
+                new.weight, new.bias = child.weight, child.bias
+            new.running_mean, new.running_var = child.running_mean, child.running_var
+            new.num_batches_tracked = child.num_batches_tracked
+            new.train(child.training)
+            module._modules[name] = new
+        else:
+            sync_batchnorm(child, device)
+

@@ -21,13 +21,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from .. import shards
 from ..atomic import DiskFull, atomic_write, write_error
 from ..data.base import to_float
 from ..device import resolve_device
 from ..errors import GenlabError
 from ..models.base import GenerativeModel
 from ..viz.grid import save_grid
-from . import checkpoint, distributed
+from . import checkpoint, distributed, views
 from .batches import Batch, Batches
 from .config import TrainConfig
 from .lock import run_lock
@@ -112,6 +113,7 @@ class _Training:
     quiet: bool
     device: torch.device
     ddp: distributed.Dist
+    views: dict  # the networks a step runs through (autocast, DistributedDataParallel), by attribute name
     optimizers: dict
     schedulers: dict
     batches: Batches
@@ -160,6 +162,7 @@ def fit(
             t.log.close()
             if t.ddp.main:
                 print(f"run already at step {t.step} of {t.total}; nothing to do (give a larger --steps or --epochs)")
+            model.replica = None
             return model
         try:
             _train(t)
@@ -174,13 +177,13 @@ def _setup(model, data, train, run_dir, test_data, quiet, config) -> _Training:
     ddp = distributed.setup(device)
     device = distributed.local_device(device, ddp)
     model.to(device)
-    if ddp.enabled:
-        for net in model.networks().values():
-            distributed.broadcast_module(net)
-    torch.manual_seed(train.seed + ddp.rank)  # the global stream drives the noise; each rank its own
+    distributed.check_batch(train.batch_size, ddp)
+    torch.manual_seed(train.seed)  # the same stream on every rank: each draws its rows of the batch (genlab.shards)
     optimizers = model.configure_optimizers(train)
-    if ddp.enabled:
-        distributed.average_gradients_before_step(optimizers)
+    if train.compile:
+        for net in model.networks().values():
+            net.compile()
+    step_views = views.make(model, optimizers, ddp, device, amp=train.amp and device.type == "cuda")
     batches = Batches(data, train.batch_size, train.seed, device, rank=ddp.rank, world=ddp.world)
     steps_per_epoch = max(1, batches.per_epoch // model.batches_per_step)
     total = total_steps(train, steps_per_epoch)
@@ -197,6 +200,7 @@ def _setup(model, data, train, run_dir, test_data, quiet, config) -> _Training:
         quiet or not ddp.main,
         device,
         ddp,
+        step_views,
         optimizers,
         schedulers,
         batches,
@@ -223,8 +227,8 @@ def _restore(t: _Training, run_dir: Path | None, state: dict | None) -> None:
     _keep_configured_rates(t, configured)
     t.batches.epoch, t.batches.index = state["data"]["epoch"], state["data"]["index"]
     t.batches._order = t.batches._permutation(t.batches.epoch)
-    rng = state["rng"]["torch"]
-    torch.set_rng_state(rng[t.ddp.rank] if isinstance(rng, list) else rng)
+    rng = state["rng"]["torch"]  # one state for every rank, however many processes wrote it
+    torch.set_rng_state(rng[0] if isinstance(rng, list) else rng)
     if t.device.type == "cuda" and "cuda" in state["rng"]:
         torch.cuda.set_rng_state(state["rng"]["cuda"], t.device)
     t.model.load_extra_state(state.get("extra", {}))
@@ -252,14 +256,6 @@ def _keep_configured_rates(t: _Training, configured: dict) -> None:
 
 def _train(t: _Training) -> None:
     train = t.train
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if t.device.type == "cuda" and train.amp
-        else contextlib.nullcontext()
-    )
-    if train.compile:
-        for net in t.model.networks().values():
-            net.compile()
     bar = tqdm(total=t.total, initial=t.step, disable=t.quiet, dynamic_ncols=True, desc=t.model.family, unit="step")
     t.timer = (time.perf_counter(), 0)
     t.model.train()
@@ -267,8 +263,7 @@ def _train(t: _Training) -> None:
     try:
         while t.step < t.total:
             in_step = True
-            with autocast:
-                out = _step(t)
+            out = _step(t)
             in_step = False
             _track(t, out)
             epoch_end = t.step % t.steps_per_epoch == 0
@@ -293,11 +288,13 @@ def _train(t: _Training) -> None:
     finally:
         bar.close()
         t.log.close()
+        t.model.replica = None
 
 
 def _step(t: _Training) -> dict[str, torch.Tensor]:
-    """One training iteration of the model, then its schedulers."""
-    out = t.model.train_step(t.batches, t.optimizers, t.step)
+    """One training iteration of the model (through its views, drawing its rows' noise), then its schedulers."""
+    with views.swapped(t.model, t.views), shards.rows_of(t.ddp.rank, t.ddp.world):
+        out = t.model.train_step(t.batches, t.optimizers, t.step)
     for sch in t.schedulers.values():
         sch.step()
     t.step += 1
@@ -316,7 +313,8 @@ def _check_losses(t: _Training) -> None:
     """Every queued step's losses are finite and not exploding, or training stops naming the first bad step."""
     if not t.pending:
         return
-    values = torch.stack([v for _, _, v in t.pending])  # (steps, terms): one device sync for all of them
+    # (steps, terms), the mean over the ranks: one device sync for all of them, and every rank stops together
+    values = distributed.mean_across(torch.stack([v for _, _, v in t.pending]), t.ddp)
     bad = ~torch.isfinite(values) | (values.abs() > EXPLODED)
     rows = bad.any(1).nonzero()
     if rows.numel():
@@ -352,7 +350,7 @@ def _diverged(t: _Training, step: int, what: str) -> GenlabError:
 def _log(t: _Training, bar) -> None:
     """One metrics.jsonl line of the mean losses since the last one (checked first), and the bar's postfix."""
     _check_losses(t)
-    means = {k: float(v) / t.count for k, v in t.sums.items()}
+    means = {k: float(distributed.mean_across(v, t.ddp)) / t.count for k, v in t.sums.items()}  # the global batch's
     record = {"step": t.step, "epoch": t.step / t.steps_per_epoch, **means}
     now, seen = time.perf_counter(), t.count * t.batches.batch_size * t.model.batches_per_step
     throughput = {"images_per_s": seen / max(now - t.timer[0], 1e-9)}
@@ -371,7 +369,7 @@ def _log(t: _Training, bar) -> None:
 def _end_of_epoch(t: _Training) -> None:
     epoch = t.step // t.steps_per_epoch
     t.model.on_epoch_end(t.data)
-    if t.test_data is not None:
+    if t.test_data is not None and t.ddp.main:  # only rank 0 writes the numbers
         val = validate(t.model, t.test_data, t.train.batch_size, t.device, step=t.step)
         if val:
             t.log.write({"step": t.step, "epoch": epoch, **{f"test/{k}": v for k, v in val.items()}}, t.step)
@@ -382,14 +380,13 @@ def _end_of_epoch(t: _Training) -> None:
 def _save(t: _Training) -> None:
     """An atomic checkpoint of this step, after checking its losses and weights are finite."""
     _check_losses(t)
-    all_rng = distributed.gather_rng(t.ddp)  # every rank takes part, only rank 0 writes
-    if t.run_dir is None:
+    if t.run_dir is None:  # only rank 0 writes; every rank holds the same state
         return
     for name, net in t.model.networks().items():
         bad = checkpoint.non_finite(dict(net.state_dict()))
         if bad is not None:
             raise _diverged(t, t.step, f"weights '{name}.{bad}' are NaN or inf")
-    rng = {"torch": all_rng if t.ddp.enabled else all_rng[0]}
+    rng = {"torch": torch.get_rng_state()}
     if t.device.type == "cuda":
         rng["cuda"] = torch.cuda.get_rng_state(t.device)
     state = {
