@@ -18,6 +18,7 @@ frozen, so no hook of D's fires and nothing is reduced for D then.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterator
 
 import torch
@@ -27,6 +28,13 @@ from torch.nn.parallel import DistributedDataParallel
 from ..errors import GenlabError
 from . import distributed
 from .distributed import Dist
+
+
+# synchronised BatchNorm keeps the buffers equal on every rank: no broadcast of them before each forward
+# (the argument's name since torch 2.13; broadcast_buffers before)
+_NO_BUFFER_SYNC = ({"forward_sync_buffers": False}
+                   if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+                   else {"broadcast_buffers": False})
 
 
 class Autocast(nn.Module):
@@ -74,9 +82,9 @@ def make(model, optimizers: dict, d: Dist, device: torch.device, amp: bool) -> d
 
     def view(net: nn.Module) -> nn.Module:
         out = Autocast(net, device.type) if amp else net
-        if d.enabled:  # synchronised BatchNorm keeps the buffers equal: no broadcast of them at each forward
+        if d.enabled:
             out = DistributedDataParallel(out, device_ids=[device.index] if device.type == "cuda" else None,
-                                          broadcast_buffers=False)
+                                          **_NO_BUFFER_SYNC)
         return out
 
     if whole:  # not a submodule (that would be a cycle): a plain attribute
