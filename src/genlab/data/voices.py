@@ -30,7 +30,7 @@ import json
 import shutil
 import subprocess
 import tempfile
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -157,9 +157,13 @@ def analyse_clips(clips, s: voc.VocoderSettings) -> list[voc.Analysis]:
                 out.append(voc.Analysis(z["features"], z["f0"]))
             continue
         a = voc.analyse(x, s)
-        paths.atomic_write(path, lambda f, a=a: np.savez(f, features=a.features, f0=a.f0))
+        paths.atomic_write(path, partial(_save_analysis, a))
         out.append(voc.Analysis(a.features, a.f0))
     return out
+
+
+def _save_analysis(a: voc.Analysis, f) -> None:
+    np.savez(f, features=a.features, f0=a.f0)
 
 
 def speaker_stats(analyses: list[voc.Analysis]) -> dict:
