@@ -14,8 +14,8 @@ from PIL import Image
 
 from genlab.cli import main
 from genlab.errors import GenlabError
-from genlab.evaluation import fid
-from genlab.evaluation.compare import fid_between, to_extractor_input
+from genlab.evaluation import fid, fid_between
+from genlab.evaluation.compare import to_extractor_input
 from genlab.evaluation.features import get_extractor, installed_inception
 from genlab.evaluation.imagesets import images_from_array, load_image_set
 

@@ -5,4 +5,10 @@
 - :mod:`.disentanglement`: BetaVAE score, FactorVAE score, MIG, DCI (disentanglement_lib settings).
 - :mod:`.image_metrics`: PSNR, SSIM, L1, classification accuracy.
 - :mod:`.latent`: latent completeness and continuity.
+- :mod:`.compare`: :func:`fid_between`, FID/KID/precision/recall of any two image sets (``genlab fid``).
+- :mod:`.inception`: the FID Inception network as a plain module; :mod:`.cache`: the user cache.
 """
+
+from .compare import fid_between
+
+__all__ = ["fid_between"]
