@@ -30,14 +30,34 @@ KEYS = ["beta_vae_score", "factor_vae_score", "mig", "dci_disentanglement", "rec
 
 
 def train_command(beta: float, seed: int, steps: int, out: Path) -> list[str]:
-    return ["train", "--model", "vae", "--data", "dsprites", "--steps", str(steps), "--seed", str(seed),
-            "--set", "arch=mlp", "--set", "hidden=[1200,1200]", "--set", "latent_dim=10", "--set", f"beta={beta:g}",
-            "--set", "batch_size=64", "--out", str(out), "--quiet"]
+    return [
+        "train",
+        "--model",
+        "vae",
+        "--data",
+        "dsprites",
+        "--steps",
+        str(steps),
+        "--seed",
+        str(seed),
+        "--set",
+        "arch=mlp",
+        "--set",
+        "hidden=[1200,1200]",
+        "--set",
+        "latent_dim=10",
+        "--set",
+        f"beta={beta:g}",
+        "--set",
+        "batch_size=64",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
 
 
 def eval_command(run: Path) -> list[str]:
-    return ["evaluate", str(run), "--out", str(run / "eval.json"), "--metrics",
-            "reconstruction,disentanglement"]
+    return ["evaluate", str(run), "--out", str(run / "eval.json"), "--metrics", "reconstruction,disentanglement"]
 
 
 def last_step(run: Path) -> int:
@@ -63,33 +83,60 @@ def main(argv=None) -> int:
             if not (out / "config.json").exists():
                 seconds[f"train {out}"] = run_genlab(train_command(beta, seed, args.steps, out))
             elif last_step(out) < args.steps:  # stopped part-way: resuming is exact
-                seconds[f"resume {out}"] = run_genlab(["train", "--resume", str(out), "--steps", str(args.steps),
-                                                       "--quiet"])
+                seconds[f"resume {out}"] = run_genlab(
+                    ["train", "--resume", str(out), "--steps", str(args.steps), "--quiet"]
+                )
             if not (out / "eval.json").exists():
                 seconds[f"evaluate {out}"] = run_genlab(eval_command(out))
             report = json.loads((out / "eval.json").read_text())
-            per_run[str(out)] = {"beta": beta, "seed": seed, **{k: report[k] for k in KEYS},
-                                 "dci_completeness": report.get("dci_completeness"),
-                                 "dci_informativeness": report.get("dci_informativeness"),
-                                 "train_command": "genlab " + " ".join(train_command(beta, seed, args.steps, out)),
-                                 "evaluate_command": "genlab " + " ".join(eval_command(out))}
+            per_run[str(out)] = {
+                "beta": beta,
+                "seed": seed,
+                **{k: report[k] for k in KEYS},
+                "dci_completeness": report.get("dci_completeness"),
+                "dci_informativeness": report.get("dci_informativeness"),
+                "train_command": "genlab " + " ".join(train_command(beta, seed, args.steps, out)),
+                "evaluate_command": "genlab " + " ".join(eval_command(out)),
+            }
 
     table = {}
     for beta in args.betas:
         rows = [r for r in per_run.values() if r["beta"] == beta]
-        table[f"{beta:g}"] = {k: {"mean": statistics.mean(r[k] for r in rows),
-                                  "std": statistics.stdev(r[k] for r in rows) if len(rows) > 1 else 0.0,
-                                  "values": [r[k] for r in rows]} for k in KEYS}
+        table[f"{beta:g}"] = {
+            k: {
+                "mean": statistics.mean(r[k] for r in rows),
+                "std": statistics.stdev(r[k] for r in rows) if len(rows) > 1 else 0.0,
+                "values": [r[k] for r in rows],
+            }
+            for k in KEYS
+        }
     lines = ["| beta | seeds | " + " | ".join(KEYS) + " |", "|---|---|" + "---|" * len(KEYS)]
     for beta, stats in table.items():
-        cells = [f"{stats[k]['mean']:.3f} ± {stats[k]['std']:.3f}" if k != "recon_bce" else
-                 f"{stats[k]['mean']:.1f} ± {stats[k]['std']:.1f}" for k in KEYS]
+        cells = [
+            f"{stats[k]['mean']:.3f} ± {stats[k]['std']:.3f}"
+            if k != "recon_bce"
+            else f"{stats[k]['mean']:.1f} ± {stats[k]['std']:.1f}"
+            for k in KEYS
+        ]
         lines.append(f"| {beta} | {len(args.seeds)} | " + " | ".join(cells) + " |")
     print("\n".join(lines))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"steps": args.steps, "seeds": args.seeds, "table": table, "runs": per_run,
-                               "seconds": seconds, "cpus": os.cpu_count(), "markdown": lines}, indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "steps": args.steps,
+                "seeds": args.seeds,
+                "table": table,
+                "runs": per_run,
+                "seconds": seconds,
+                "cpus": os.cpu_count(),
+                "markdown": lines,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     return 0
 
 

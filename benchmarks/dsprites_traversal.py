@@ -32,8 +32,9 @@ def factor_matrix(model, n: int = 10_000, seed: int = 0) -> tuple[np.ndarray, li
     rep = lambda images: model.encode(to_float(torch.as_tensor(images))).numpy()  # noqa: E731
     codes, factors = sample_codes(rep, source, n, np.random.default_rng(seed))
     disc = histogram_discretize(codes)
-    mi = np.array([[mutual_info_score(factors[:, k], disc[:, d]) for k in range(factors.shape[1])]
-                   for d in range(disc.shape[1])])
+    mi = np.array(
+        [[mutual_info_score(factors[:, k], disc[:, d]) for k in range(factors.shape[1])] for d in range(disc.shape[1])]
+    )
     entropy = np.array([mutual_info_score(factors[:, k], factors[:, k]) for k in range(factors.shape[1])])
     names = [str(source.factor_names[i]) for i in varying_factors(source.factor_sizes)]
     return mi / entropy, names
@@ -64,15 +65,23 @@ def main(argv=None) -> int:
     axes = np.atleast_1d(axes)
     for row, (ax, j) in enumerate(zip(axes, dims)):
         k = int(matrix[j].argmax())
-        strip = torch.cat(list(images[row * 9:(row + 1) * 9, 0]), dim=1).numpy()  # (H, 9 W)
+        strip = torch.cat(list(images[row * 9 : (row + 1) * 9, 0]), dim=1).numpy()  # (H, 9 W)
         ax.imshow(strip, cmap="gray", vmin=0, vmax=1)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_ylabel(f"z{j}: {NAMES.get(names[k], names[k])}\n({matrix[j, k]:.2f})", rotation=0, ha="right",
-                      va="center", fontsize=8)
-        print(f"z{j}: KL {float(score[j]) if score is not None else float('nan'):.2f} nats, moves "
-              f"{names[k]} most (normalised MI {matrix[j, k]:.2f}; all: "
-              + ", ".join(f"{n} {v:.2f}" for n, v in zip(names, matrix[j])) + ")")
+        ax.set_ylabel(
+            f"z{j}: {NAMES.get(names[k], names[k])}\n({matrix[j, k]:.2f})",
+            rotation=0,
+            ha="right",
+            va="center",
+            fontsize=8,
+        )
+        print(
+            f"z{j}: KL {float(score[j]) if score is not None else float('nan'):.2f} nats, moves "
+            f"{names[k]} most (normalised MI {matrix[j, k]:.2f}; all: "
+            + ", ".join(f"{n} {v:.2f}" for n, v in zip(names, matrix[j]))
+            + ")"
+        )
     fig.tight_layout()
     fig.savefig(args.out, dpi=110)
     print(f"wrote {args.out}")

@@ -14,7 +14,8 @@ group: a move re-decodes both panels; a GAN or cGAN is a group of its own):
   headless chromium (Playwright); inside the page, for each of ``--moves`` moves a slider gets a
   random value and an ``input`` event, and the page's own hook records performance.now() from that
   event to the ``load`` event of the last re-decoded image of the group (one /api/decode-batch
-  fetch for all its panels, decode, PNG, data URLs, image decode). Moves are sequential: the next starts after the previous one's images loaded.
+  fetch for all its panels, decode, PNG, data URLs, image decode). Moves are sequential: the next
+  starts after the previous one's images loaded.
   The first ``--warmup`` moves are left out.
 
 Median and p95 are printed and written to benchmarks/results/explorer_latency.json (``--out``).
@@ -37,8 +38,15 @@ from pathlib import Path
 import torch
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-quic"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 TARGET_MS = 50.0
 SERVE_THREADS_DEFAULT = 1  # genlab.explorer.server.SERVE_THREADS: genlab explore decodes on one thread
 
@@ -63,8 +71,13 @@ MOVES_JS = """async ([g, moves, seed]) => {
 def summary(values_ms: list[float]) -> dict:
     v = sorted(values_ms)
     p95 = v[min(len(v) - 1, max(0, round(0.95 * len(v)) - 1))]
-    return {"n": len(v), "median_ms": round(statistics.median(v), 3), "p95_ms": round(p95, 3),
-            "mean_ms": round(statistics.fmean(v), 3), "max_ms": round(v[-1], 3)}
+    return {
+        "n": len(v),
+        "median_ms": round(statistics.median(v), 3),
+        "p95_ms": round(p95, 3),
+        "mean_ms": round(statistics.fmean(v), 3),
+        "max_ms": round(v[-1], 3),
+    }
 
 
 def tiny_runs(root: Path) -> list[Path]:
@@ -73,8 +86,14 @@ def tiny_runs(root: Path) -> list[Path]:
 
     runs = []
     for family in ("ae", "vae"):
-        genlab.train(family, "digits", root / family, steps=50, quiet=True,
-                     settings={"latent_dim": 8, "channels": "8,16", "train.batch_size": 32})
+        genlab.train(
+            family,
+            "digits",
+            root / family,
+            steps=50,
+            quiet=True,
+            settings={"latent_dim": 8, "channels": "8,16", "train.batch_size": 32},
+        )
         runs.append(root / family)
     return runs
 
@@ -102,8 +121,13 @@ def server_times(app, calls: int) -> dict:
                 decode_ms.append((t1 - t0) * 1e3)
                 png_ms.append((t2 - t1) * 1e3)
         total = [a + b for a, b in zip(decode_ms, png_ms)]
-        out[r.name] = {"family": r.family, "image_shape": list(r.model.config.image_shape),
-                       "decode": summary(decode_ms), "png": summary(png_ms), "decode_plus_png": summary(total)}
+        out[r.name] = {
+            "family": r.family,
+            "image_shape": list(r.model.config.image_shape),
+            "decode": summary(decode_ms),
+            "png": summary(png_ms),
+            "decode_plus_png": summary(total),
+        }
     return out
 
 
@@ -123,8 +147,9 @@ def browser_times(app, moves: int, warmup: int, screenshot: str | None) -> dict:
     results = {}
     try:
         with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
-            ctx = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True, args=FLAGS,
-                                                       viewport={"width": 1280, "height": 900})
+            ctx = p.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, headless=True, args=FLAGS, viewport={"width": 1280, "height": 900}
+            )
             page = ctx.new_page()
             page.set_default_timeout(60_000)
             page.goto(url)
@@ -137,10 +162,14 @@ def browser_times(app, moves: int, warmup: int, screenshot: str | None) -> dict:
                 names = [app.state.runs[r].name for r in grp["runs"]]
                 results[" + ".join(names)] = {"panels": len(names), **summary(lat)}
             if screenshot:
-                page.evaluate("document.querySelectorAll('button[data-action=\"sample\"], "
-                              "button[data-action=\"resample\"]').forEach(b => b.click())")
+                page.evaluate(
+                    'document.querySelectorAll(\'button[data-action="sample"], '
+                    'button[data-action="resample"]\').forEach(b => b.click())'
+                )
                 page.wait_for_timeout(500)
-                page.evaluate("document.querySelectorAll('button[data-action=\"interpolate\"]').forEach(b => b.click())")
+                page.evaluate(
+                    "document.querySelectorAll('button[data-action=\"interpolate\"]').forEach(b => b.click())"
+                )
                 page.wait_for_timeout(1000)
                 Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=screenshot, full_page=True)
@@ -158,8 +187,12 @@ def main(argv=None) -> int:
     ap.add_argument("--moves", type=int, default=50, help="slider moves per group (default 50)")
     ap.add_argument("--warmup", type=int, default=5, help="moves left out at the start (default 5)")
     ap.add_argument("--server-calls", type=int, default=200, help="in-process decodes per run (default 200)")
-    ap.add_argument("--threads", type=int, default=SERVE_THREADS_DEFAULT,
-                    help="torch threads while serving (default 1, as genlab explore)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=SERVE_THREADS_DEFAULT,
+        help="torch threads while serving (default 1, as genlab explore)",
+    )
     ap.add_argument("--screenshot", help="also save a full-page screenshot here")
     ap.add_argument("--out", default="benchmarks/results/explorer_latency.json", help="JSON results ('' for none)")
     args = ap.parse_args(argv)
@@ -176,29 +209,51 @@ def main(argv=None) -> int:
         browser = browser_times(app, args.moves, args.warmup, args.screenshot)
     result = {
         "what": "slider move -> redrawn image: server decode + PNG (in-process), and browser round trip "
-                "(input event -> image load event, headless chromium via Playwright, 127.0.0.1)",
+        "(input event -> image load event, headless chromium via Playwright, 127.0.0.1)",
         "target_ms": TARGET_MS,
-        "runs": [{"run": str(r) if args.runs else f"tiny {Path(r).name} (50 steps)", "family": x.family,
-                  "data": x.data_name, "image_shape": list(x.model.config.image_shape), "latent_dim": x.latent_dim,
-                  "arch": getattr(x.model.config, "arch", None)} for r, x in zip(runs, app.state.runs)],
-        "server": server, "browser": browser,
-        "server_with_default_threads": {"torch_threads": default_threads, **{
-            k: v["decode_plus_png"] for k, v in server_default.items()}},
+        "runs": [
+            {
+                "run": str(r) if args.runs else f"tiny {Path(r).name} (50 steps)",
+                "family": x.family,
+                "data": x.data_name,
+                "image_shape": list(x.model.config.image_shape),
+                "latent_dim": x.latent_dim,
+                "arch": getattr(x.model.config, "arch", None),
+            }
+            for r, x in zip(runs, app.state.runs)
+        ],
+        "server": server,
+        "browser": browser,
+        "server_with_default_threads": {
+            "torch_threads": default_threads,
+            **{k: v["decode_plus_png"] for k, v in server_default.items()},
+        },
         "meets_target": all(b["p95_ms"] <= TARGET_MS for b in browser.values()),
-        "machine": {"python": platform.python_version(), "torch": torch.__version__,
-                    "torch_threads_serving": args.threads, "cpus": os.cpu_count(),
-                    "load_average": [round(x, 2) for x in os.getloadavg()], "platform": platform.platform()},
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "torch_threads_serving": args.threads,
+            "cpus": os.cpu_count(),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "platform": platform.platform(),
+        },
     }
-    print(f"torch threads while serving: {args.threads} (genlab explore's setting); with torch's default "
-          f"{default_threads}: " + ", ".join(f"{k} {v['decode_plus_png']['median_ms']:.2f} ms"
-                                             for k, v in server_default.items()))
+    print(
+        f"torch threads while serving: {args.threads} (genlab explore's setting); with torch's default "
+        f"{default_threads}: "
+        + ", ".join(f"{k} {v['decode_plus_png']['median_ms']:.2f} ms" for k, v in server_default.items())
+    )
     for name, s in server.items():
-        print(f"server  {name:24s} decode {s['decode']['median_ms']:7.2f} ms (p95 {s['decode']['p95_ms']:.2f})  "
-              f"png {s['png']['median_ms']:5.2f} ms  total {s['decode_plus_png']['median_ms']:6.2f} ms "
-              f"(p95 {s['decode_plus_png']['p95_ms']:.2f})")
+        print(
+            f"server  {name:24s} decode {s['decode']['median_ms']:7.2f} ms (p95 {s['decode']['p95_ms']:.2f})  "
+            f"png {s['png']['median_ms']:5.2f} ms  total {s['decode_plus_png']['median_ms']:6.2f} ms "
+            f"(p95 {s['decode_plus_png']['p95_ms']:.2f})"
+        )
     for name, b in browser.items():
-        print(f"browser {name:24s} input -> load: median {b['median_ms']:6.2f} ms, p95 {b['p95_ms']:6.2f} ms, "
-              f"max {b['max_ms']:6.2f} ms over {b['n']} moves ({b['panels']} panel(s))")
+        print(
+            f"browser {name:24s} input -> load: median {b['median_ms']:6.2f} ms, p95 {b['p95_ms']:6.2f} ms, "
+            f"max {b['max_ms']:6.2f} ms over {b['n']} moves ({b['panels']} panel(s))"
+        )
     if browser:
         print(f"target {TARGET_MS:.0f} ms per move: {'met' if result['meets_target'] else 'NOT met'} (p95)")
     else:

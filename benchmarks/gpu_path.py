@@ -54,9 +54,16 @@ def timed_fit(family: str, data: ImageData, amp: bool, compile: bool, steps: int
     fit(model, data, train, quiet=True)
     torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
-    return {"family": family, "amp_bf16": amp, "compile": compile, "steps": steps, "batch": batch,
-            "images_per_s": round(steps * batch / seconds, 1), "seconds": round(seconds, 2),
-            "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)}
+    return {
+        "family": family,
+        "amp_bf16": amp,
+        "compile": compile,
+        "steps": steps,
+        "batch": batch,
+        "images_per_s": round(steps * batch / seconds, 1),
+        "seconds": round(seconds, 2),
+        "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1),
+    }
 
 
 def main() -> int:
@@ -80,8 +87,14 @@ def main() -> int:
         for r in rows:
             if r["family"] == family:
                 r["speedup_vs_fp32_eager"] = round(r["images_per_s"] / base["images_per_s"], 2)
-    result = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "genlab": genlab.__version__,
-              "data": data.name, "command": f"python benchmarks/gpu_path.py --steps {args.steps}", "rows": rows}
+    result = {
+        "device": torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+        "genlab": genlab.__version__,
+        "data": data.name,
+        "command": f"python benchmarks/gpu_path.py --steps {args.steps}",
+        "rows": rows,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))

@@ -35,12 +35,20 @@ import torch
 # Dai & Wipf 2019 ("Diagnosing and enhancing VAE models", ICLR, Table 1) and Zhang & Khoreva 2019
 # ("Progressive augmentation of GANs", ICLR, Table 2); both give the same figures.
 LUCIC_2018_FASHION = {
-    "MM GAN": (29.6, 1.6), "NS GAN": (26.5, 1.6), "LSGAN": (30.7, 2.2), "WGAN": (21.5, 1.6),
-    "WGAN GP": (24.5, 2.1), "DRAGAN": (27.7, 1.2), "BEGAN": (22.9, 0.9),
+    "MM GAN": (29.6, 1.6),
+    "NS GAN": (26.5, 1.6),
+    "LSGAN": (30.7, 2.2),
+    "WGAN": (21.5, 1.6),
+    "WGAN GP": (24.5, 2.1),
+    "DRAGAN": (27.7, 1.2),
+    "BEGAN": (22.9, 0.9),
 }
 # Dai & Wipf 2019, Table 1: VAEs in the same neutral architecture, one default setting, no tuning.
-DAI_WIPF_2019_FASHION = {"VAE (cross-entropy)": (43.6, 0.7), "VAE (learned gamma)": (60.0, 1.1),
-                         "2-Stage VAE": (29.3, 1.0)}
+DAI_WIPF_2019_FASHION = {
+    "VAE (cross-entropy)": (43.6, 0.7),
+    "VAE (learned gamma)": (60.0, 1.1),
+    "2-Stage VAE": (29.3, 1.0),
+}
 
 
 def cached_features(name: str, images_fn, n: int, extractor, cache: Path, chunk: int = 500) -> np.ndarray:
@@ -88,14 +96,26 @@ def main(argv=None) -> int:
     extractor = get_extractor("inception")
     cache = Path(args.cache) / extractor.info()["sha256"][:12]
     settings = EvalSettings(seed=args.seed, batch_size=500)
-    results = {"protocol": {
-        "paper": "Lucic et al. 2018, Are GANs Created Equal? (arXiv:1711.10337), Table 2, FASHION-MNIST",
-        "generated": args.n, "reference": f"the first {args.n} Fashion-MNIST test images", "seed": args.seed,
-        "features": extractor.info()}, "published": {
+    results = {
+        "protocol": {
+            "paper": "Lucic et al. 2018, Are GANs Created Equal? (arXiv:1711.10337), Table 2, FASHION-MNIST",
+            "generated": args.n,
+            "reference": f"the first {args.n} Fashion-MNIST test images",
+            "seed": args.seed,
+            "features": extractor.info(),
+        },
+        "published": {
             "Lucic et al. 2018 (GANs)": {k: {"fid": m, "std": s} for k, (m, s) in LUCIC_2018_FASHION.items()},
-            "Dai & Wipf 2019 (VAEs)": {k: {"fid": m, "std": s} for k, (m, s) in DAI_WIPF_2019_FASHION.items()}},
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
-                    "threads": torch.get_num_threads()}, "runs": {}}
+            "Dai & Wipf 2019 (VAEs)": {k: {"fid": m, "std": s} for k, (m, s) in DAI_WIPF_2019_FASHION.items()},
+        },
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+        },
+        "runs": {},
+    }
 
     test = None
     for run in args.runs:
@@ -107,25 +127,44 @@ def main(argv=None) -> int:
             test = to_float(load_run_data(model.meta, "test").images)[: args.n]
             digest = hashlib.sha256(test.numpy().tobytes()).hexdigest()[:12]
             t0 = time.perf_counter()
-            f_real = cached_features(f"fashion-mnist-test-{digest}", lambda a, b: test[a:b], len(test), extractor,
-                                     cache)
+            f_real = cached_features(
+                f"fashion-mnist-test-{digest}",
+                lambda a, b: test[a:b],  # noqa: B023 - called at once
+                len(test),
+                extractor,
+                cache,
+            )
             results["test_features_seconds"] = round(time.perf_counter() - t0, 1)
         weights = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(weights_folder(run).glob("*.safetensors"))))
         t0 = time.perf_counter()
         fake = generate(model, args.n, settings)  # the same samples `genlab evaluate` would score
-        f_fake = cached_features(f"{Path(run).name}-{weights.hexdigest()[:12]}-seed{args.seed}",
-                                 lambda a, b: fake[a:b], args.n, extractor, cache)
-        row = {"model": model.family, "arch": getattr(model.config, "arch", None),
-               "trained": json.loads((Path(run) / "config.json").read_text())["train"],
-               **fid.sample_scores(f_fake, f_real, seed=args.seed), "seconds": round(time.perf_counter() - t0, 1)}
+        f_fake = cached_features(
+            f"{Path(run).name}-{weights.hexdigest()[:12]}-seed{args.seed}",
+            lambda a, b: fake[a:b],  # noqa: B023 - called at once
+            args.n,
+            extractor,
+            cache,
+        )
+        row = {
+            "model": model.family,
+            "arch": getattr(model.config, "arch", None),
+            "trained": json.loads((Path(run) / "config.json").read_text())["train"],
+            **fid.sample_scores(f_fake, f_real, seed=args.seed),
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
         results["runs"][str(run)] = row
-        print(f"{run}: Inception FID {row['fid']:.2f}, KID {row['kid']:.4f}, precision {row['precision']:.3f}, "
-              f"recall {row['recall']:.3f}", flush=True)
+        print(
+            f"{run}: Inception FID {row['fid']:.2f}, KID {row['kid']:.4f}, precision {row['precision']:.3f}, "
+            f"recall {row['recall']:.3f}",
+            flush=True,
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
-    print("published FID on Fashion-MNIST: " + ", ".join(
-        f"{k} {m}" for k, (m, _) in {**LUCIC_2018_FASHION, **DAI_WIPF_2019_FASHION}.items()))
+    print(
+        "published FID on Fashion-MNIST: "
+        + ", ".join(f"{k} {m}" for k, (m, _) in {**LUCIC_2018_FASHION, **DAI_WIPF_2019_FASHION}.items())
+    )
     return 0
 
 

@@ -23,26 +23,82 @@ from _cli import run_genlab
 
 # name, what, train arguments, evaluate arguments, the keys shown
 ROWS = [
-    ("vae", "VAE, 10 epochs", "--model vae --data fashion-mnist --epochs 10", "--iwae-k 100",
-     ["elbo", "nll_iwae", "active_units", "fid", "kid", "precision", "recall", "latent_completeness",
-      "latent_continuity"]),
-    ("bvae", "beta-VAE (beta = 4), 10 epochs", "--model vae --data fashion-mnist --epochs 10 --set beta=4",
-     "--iwae-k 100", ["elbo", "nll_iwae", "active_units", "fid", "kid", "precision", "recall",
-                      "latent_completeness", "latent_continuity"]),
-    ("ae", "AE, 10 epochs (samples: decoded draws of the fitted code Gaussian)",
-     "--model ae --data fashion-mnist --epochs 10", "",
-     ["recon_mse", "recon_bce", "fid", "kid", "precision", "recall", "latent_completeness", "latent_continuity"]),
-    ("gan", "DCGAN, 3 epochs", "--model gan --data fashion-mnist --epochs 3", "",
-     ["fid", "kid", "precision", "recall"]),
-    ("cgan", "conditional GAN, 2 epochs", "--model cgan --data fashion-mnist --epochs 2", "",
-     ["fid", "kid", "precision", "recall", "cond_accuracy"]),
-    ("edges", "pix2pix edges2fashion, 800 steps", "--model pix2pix --data edges2fashion --steps 800 "
-     "--set batch_size=16", "", ["l1", "psnr", "ssim"]),
-    ("maps", "pix2pix maps aerial -> map, 3 epochs", "--model pix2pix --data maps --epochs 3 --set batch_size=8", "",
-     ["l1", "psnr", "ssim", "pixel_accuracy"]),
-    ("cyclegan", "CycleGAN fashion-stripes, 600 steps (FID: A -> B against real B)",
-     "--model cyclegan --data fashion-stripes --steps 600 --set batch_size=4", "",
-     ["cycle_l1", "label_preservation", "fid", "kid"]),
+    (
+        "vae",
+        "VAE, 10 epochs",
+        "--model vae --data fashion-mnist --epochs 10",
+        "--iwae-k 100",
+        [
+            "elbo",
+            "nll_iwae",
+            "active_units",
+            "fid",
+            "kid",
+            "precision",
+            "recall",
+            "latent_completeness",
+            "latent_continuity",
+        ],
+    ),
+    (
+        "bvae",
+        "beta-VAE (beta = 4), 10 epochs",
+        "--model vae --data fashion-mnist --epochs 10 --set beta=4",
+        "--iwae-k 100",
+        [
+            "elbo",
+            "nll_iwae",
+            "active_units",
+            "fid",
+            "kid",
+            "precision",
+            "recall",
+            "latent_completeness",
+            "latent_continuity",
+        ],
+    ),
+    (
+        "ae",
+        "AE, 10 epochs (samples: decoded draws of the fitted code Gaussian)",
+        "--model ae --data fashion-mnist --epochs 10",
+        "",
+        ["recon_mse", "recon_bce", "fid", "kid", "precision", "recall", "latent_completeness", "latent_continuity"],
+    ),
+    (
+        "gan",
+        "DCGAN, 3 epochs",
+        "--model gan --data fashion-mnist --epochs 3",
+        "",
+        ["fid", "kid", "precision", "recall"],
+    ),
+    (
+        "cgan",
+        "conditional GAN, 2 epochs",
+        "--model cgan --data fashion-mnist --epochs 2",
+        "",
+        ["fid", "kid", "precision", "recall", "cond_accuracy"],
+    ),
+    (
+        "edges",
+        "pix2pix edges2fashion, 800 steps",
+        "--model pix2pix --data edges2fashion --steps 800 --set batch_size=16",
+        "",
+        ["l1", "psnr", "ssim"],
+    ),
+    (
+        "maps",
+        "pix2pix maps aerial -> map, 3 epochs",
+        "--model pix2pix --data maps --epochs 3 --set batch_size=8",
+        "",
+        ["l1", "psnr", "ssim", "pixel_accuracy"],
+    ),
+    (
+        "cyclegan",
+        "CycleGAN fashion-stripes, 600 steps (FID: A -> B against real B)",
+        "--model cyclegan --data fashion-stripes --steps 600 --set batch_size=4",
+        "",
+        ["cycle_l1", "label_preservation", "fid", "kid"],
+    ),
 ]
 UNITS = {"elbo": " nats", "nll_iwae": " nats", "recon_bce": " nats", "psnr": " dB"}
 
@@ -80,8 +136,12 @@ def main(argv=None) -> int:
         metrics = ", ".join(f"{k} {shown(k, report[k])}" for k in keys if k in report)
         commands = f"`genlab train {' '.join(train_args)}`<br>`genlab {' '.join(eval_args)}`"
         lines.append(f"| {what} | {commands} | {metrics} |")
-        saved[name] = {"train": "genlab train " + " ".join(train_args), "evaluate": "genlab " + " ".join(eval_args),
-                       **{k: report[k] for k in keys if k in report}, "measured": report["measured"]}
+        saved[name] = {
+            "train": "genlab train " + " ".join(train_args),
+            "evaluate": "genlab " + " ".join(eval_args),
+            **{k: report[k] for k in keys if k in report},
+            "measured": report["measured"],
+        }
     print("\n".join(lines))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -38,8 +38,10 @@ RECIPES = {
 
 
 # built-ins defined in genlab.data modules, used directly until genlab.data registers them
-MODULE_LOADERS = {"fashion-stripes": ("genlab.data.unpaired", "load_fashion_stripes"),
-                  "maps": ("genlab.data.paired", "load_maps")}
+MODULE_LOADERS = {
+    "fashion-stripes": ("genlab.data.unpaired", "load_fashion_stripes"),
+    "maps": ("genlab.data.paired", "load_maps"),
+}
 
 
 def load(name: str, split: str):
@@ -105,9 +107,16 @@ def palette(name: str = "maps") -> dict:
     pal = test.meta["palette"].float()  # (K, 3)
     d = (test.pair.float()[:, None] - pal.view(1, -1, 3, 1, 1)).pow(2).sum(2)  # (N, K, H, W)
     acc = float((d.argmin(1) == test.meta["classes"].long()).float().mean())
-    record = {"dataset": name, "domain": "B", "kind": "palette", "palette": test.meta["palette"].tolist(),
-              "classes": list(test.meta["class_names"]), "test_pixel_accuracy": round(acc, 4),
-              "num_test": len(test), "command": f"python benchmarks/train_classifiers.py --datasets {name}"}
+    record = {
+        "dataset": name,
+        "domain": "B",
+        "kind": "palette",
+        "palette": test.meta["palette"].tolist(),
+        "classes": list(test.meta["class_names"]),
+        "test_pixel_accuracy": round(acc, 4),
+        "num_test": len(test),
+        "command": f"python benchmarks/train_classifiers.py --datasets {name}",
+    }
     (WEIGHTS_DIR / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
     print(f"{name}: nearest-palette pixel accuracy on the true test maps {acc:.4f}")
     return record

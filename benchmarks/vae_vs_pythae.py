@@ -50,7 +50,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pythae
 import torch
+from pythae.models import VAE as PythaeVAE
+from pythae.models import VAEConfig as PythaeVAEConfig
+from pythae.pipelines import TrainingPipeline
+from pythae.trainers import BaseTrainerConfig
+from pythae.trainers.training_callbacks import TrainingCallback
 
 import genlab
 from genlab.data import load_dataset
@@ -58,22 +64,23 @@ from genlab.models import build_model
 from genlab.training import TrainConfig, fit
 from genlab.training.loop import validate
 
-import pythae
-from pythae.models import VAE as PythaeVAE
-from pythae.models import VAEConfig as PythaeVAEConfig
-from pythae.pipelines import TrainingPipeline
-from pythae.trainers import BaseTrainerConfig
-from pythae.trainers.training_callbacks import TrainingCallback
-
 REPO = Path(__file__).resolve().parents[1]
 BATCH, LR, SEED, EVAL_BATCH = 128, 1e-3, 0, 1000
 
 
 # ---- the two models, one set of weights -------------------------------------------------------
 
+
 def genlab_vae(latent_dim: int):
-    return build_model("vae", image_shape=(1, 28, 28), arch="mlp", hidden=(512,), latent_dim=latent_dim,
-                       likelihood="gaussian", sigma=1.0)
+    return build_model(
+        "vae",
+        image_shape=(1, 28, 28),
+        arch="mlp",
+        hidden=(512,),
+        latent_dim=latent_dim,
+        likelihood="gaussian",
+        sigma=1.0,
+    )
 
 
 def pythae_vae(latent_dim: int):
@@ -83,11 +90,14 @@ def pythae_vae(latent_dim: int):
 def pythae_to_genlab(sd: dict, latent_dim: int) -> dict:
     """pythae VAE state dict -> genlab VAE state dict (the mu and logvar heads stacked in one layer)."""
     return {
-        "encoder.1.0.weight": sd["encoder.layers.0.0.weight"], "encoder.1.0.bias": sd["encoder.layers.0.0.bias"],
+        "encoder.1.0.weight": sd["encoder.layers.0.0.weight"],
+        "encoder.1.0.bias": sd["encoder.layers.0.0.bias"],
         "encoder.1.2.weight": torch.cat([sd["encoder.embedding.weight"], sd["encoder.log_var.weight"]]),
         "encoder.1.2.bias": torch.cat([sd["encoder.embedding.bias"], sd["encoder.log_var.bias"]]),
-        "decoder.0.0.weight": sd["decoder.layers.0.0.weight"], "decoder.0.0.bias": sd["decoder.layers.0.0.bias"],
-        "decoder.0.2.weight": sd["decoder.layers.1.0.weight"], "decoder.0.2.bias": sd["decoder.layers.1.0.bias"],
+        "decoder.0.0.weight": sd["decoder.layers.0.0.weight"],
+        "decoder.0.0.bias": sd["decoder.layers.0.0.bias"],
+        "decoder.0.2.weight": sd["decoder.layers.1.0.weight"],
+        "decoder.0.2.bias": sd["decoder.layers.1.0.bias"],
     }
 
 
@@ -95,11 +105,16 @@ def genlab_to_pythae(sd: dict, latent_dim: int) -> dict:
     d = latent_dim
     w, b = sd["encoder.1.2.weight"], sd["encoder.1.2.bias"]
     return {
-        "encoder.layers.0.0.weight": sd["encoder.1.0.weight"], "encoder.layers.0.0.bias": sd["encoder.1.0.bias"],
-        "encoder.embedding.weight": w[:d], "encoder.embedding.bias": b[:d],
-        "encoder.log_var.weight": w[d:], "encoder.log_var.bias": b[d:],
-        "decoder.layers.0.0.weight": sd["decoder.0.0.weight"], "decoder.layers.0.0.bias": sd["decoder.0.0.bias"],
-        "decoder.layers.1.0.weight": sd["decoder.0.2.weight"], "decoder.layers.1.0.bias": sd["decoder.0.2.bias"],
+        "encoder.layers.0.0.weight": sd["encoder.1.0.weight"],
+        "encoder.layers.0.0.bias": sd["encoder.1.0.bias"],
+        "encoder.embedding.weight": w[:d],
+        "encoder.embedding.bias": b[:d],
+        "encoder.log_var.weight": w[d:],
+        "encoder.log_var.bias": b[d:],
+        "decoder.layers.0.0.weight": sd["decoder.0.0.weight"],
+        "decoder.layers.0.0.bias": sd["decoder.0.0.bias"],
+        "decoder.layers.1.0.weight": sd["decoder.0.2.weight"],
+        "decoder.layers.1.0.bias": sd["decoder.0.2.bias"],
     }
 
 
@@ -140,12 +155,13 @@ def pythae_own_test_loss(p, x: torch.Tensor) -> float:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         for s in range(0, len(x), 1000):
-            xb = x[s:s + 1000]
+            xb = x[s : s + 1000]
             total += float(p({"data": xb}).loss) * len(xb)
     return total / len(x)
 
 
 # ---- the timed training calls ------------------------------------------------------------------
+
 
 class _EpochClock(TrainingCallback):
     def __init__(self):
@@ -162,9 +178,18 @@ def run_pythae(train_np, test_np, test_data, latent_dim, epochs, init) -> dict:
     p = pythae_vae(latent_dim)
     p.load_state_dict(genlab_to_pythae(init, latent_dim))
     out_dir = tempfile.mkdtemp(prefix="bench_pythae_")
-    cfg = BaseTrainerConfig(output_dir=out_dir, learning_rate=LR, per_device_train_batch_size=BATCH,
-                            per_device_eval_batch_size=EVAL_BATCH, num_epochs=epochs, optimizer_cls="Adam",
-                            steps_saving=None, steps_predict=None, no_cuda=True, seed=SEED)
+    cfg = BaseTrainerConfig(
+        output_dir=out_dir,
+        learning_rate=LR,
+        per_device_train_batch_size=BATCH,
+        per_device_eval_batch_size=EVAL_BATCH,
+        num_epochs=epochs,
+        optimizer_cls="Adam",
+        steps_saving=None,
+        steps_predict=None,
+        no_cuda=True,
+        seed=SEED,
+    )
     clock = _EpochClock()
     pipe = TrainingPipeline(training_config=cfg, model=p)
     load0 = os.getloadavg()
@@ -178,14 +203,21 @@ def run_pythae(train_np, test_np, test_data, latent_dim, epochs, init) -> dict:
     x_test = torch.from_numpy(test_np)
     images = epochs * len(train_np)
     res = {
-        "library": "pythae", "variant": "TrainingPipeline", "wall_s": wall, "images": images,
-        "samples_per_s": images / wall, "cpu_s": cpu, "samples_per_cpu_s": images / cpu,
+        "library": "pythae",
+        "variant": "TrainingPipeline",
+        "wall_s": wall,
+        "images": images,
+        "samples_per_s": images / wall,
+        "cpu_s": cpu,
+        "samples_per_cpu_s": images / cpu,
         "epoch_s": [float(e) for e in np.diff([t0] + clock.marks)],
         "test_loss": validate(g, test_data, 1000, torch.device("cpu")),
         "pythae_own_test_loss": pythae_own_test_loss(trained, x_test),
         "pythae_last_eval_epoch_loss": clock.logs[-1].get("eval_epoch_loss") if clock.logs else None,
-        "pythae_best_eval_epoch_loss": min(l["eval_epoch_loss"] for l in clock.logs if "eval_epoch_loss" in l),
-        "output_bytes": _du(out_dir), "loadavg_before": load0, "loadavg_after": load1,
+        "pythae_best_eval_epoch_loss": min(e["eval_epoch_loss"] for e in clock.logs if "eval_epoch_loss" in e),
+        "output_bytes": _du(out_dir),
+        "loadavg_before": load0,
+        "loadavg_after": load1,
     }
     shutil.rmtree(out_dir, ignore_errors=True)
     return res
@@ -205,12 +237,18 @@ def run_genlab(train, test, latent_dim, epochs, init, with_run_dir: bool) -> dic
     load1 = os.getloadavg()
     images = epochs * (len(train) // BATCH) * BATCH
     res = {
-        "library": "genlab", "variant": "fit, run_dir" if with_run_dir else "fit, run_dir=None",
-        "wall_s": wall, "images": images, "samples_per_s": images / wall, "cpu_s": cpu,
+        "library": "genlab",
+        "variant": "fit, run_dir" if with_run_dir else "fit, run_dir=None",
+        "wall_s": wall,
+        "images": images,
+        "samples_per_s": images / wall,
+        "cpu_s": cpu,
         "samples_per_cpu_s": images / cpu,
         "epoch_s": [float(e) for e in np.diff([t0] + marks)],
         "test_loss": validate(g, test, 1000, torch.device("cpu")),
-        "output_bytes": _du(run_dir) if run_dir else 0, "loadavg_before": load0, "loadavg_after": load1,
+        "output_bytes": _du(run_dir) if run_dir else 0,
+        "loadavg_before": load0,
+        "loadavg_after": load1,
     }
     if run_dir:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -234,8 +272,11 @@ def main():
     ap.add_argument("--latent-dim", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=1, help="run the whole order this many times")
-    ap.add_argument("--order", default="pythae,genlab,genlab-norundir",
-                    help="comma-separated runs from pythae, genlab (with a run dir), genlab-norundir")
+    ap.add_argument(
+        "--order",
+        default="pythae,genlab,genlab-norundir",
+        help="comma-separated runs from pythae, genlab (with a run dir), genlab-norundir",
+    )
     ap.add_argument("--note", default="", help="free text stored in the JSON (load, where genlab came from)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "vae_vs_pythae.json"))
     args = ap.parse_args()
@@ -254,47 +295,72 @@ def main():
     runs = []
     for rep in range(args.repeats):
         for name in order:
-            print(f"[bench] repeat {rep + 1}/{args.repeats}: {name}, {args.epochs} epochs, "
-                  f"load average {os.getloadavg()[0]:.2f}", flush=True)
+            print(
+                f"[bench] repeat {rep + 1}/{args.repeats}: {name}, {args.epochs} epochs, "
+                f"load average {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
             if name == "pythae":
                 r = run_pythae(train_np, test_np, test, args.latent_dim, args.epochs, init)
             else:
                 r = run_genlab(train, test, args.latent_dim, args.epochs, init, with_run_dir=(name == "genlab"))
             r["repeat"], r["name"] = rep, name
             runs.append(r)
-            print(f"[bench] {name}: {r['samples_per_s']:.0f} samples/s ({r['wall_s']:.1f} s wall, "
-                  f"{r['samples_per_cpu_s']:.0f} samples per CPU-s), "
-                  f"test loss {r['test_loss']['loss']:.3f}, epochs {[round(e, 1) for e in r['epoch_s']]} s",
-                  flush=True)
+            print(
+                f"[bench] {name}: {r['samples_per_s']:.0f} samples/s ({r['wall_s']:.1f} s wall, "
+                f"{r['samples_per_cpu_s']:.0f} samples per CPU-s), "
+                f"test loss {r['test_loss']['loss']:.3f}, epochs {[round(e, 1) for e in r['epoch_s']]} s",
+                flush=True,
+            )
 
     summary = {}
     for name in order:
         rs = [r for r in runs if r["name"] == name]
-        summary[name] = {"samples_per_s_median": statistics.median(r["samples_per_s"] for r in rs),
-                         "samples_per_s_all": [r["samples_per_s"] for r in rs],
-                         "samples_per_cpu_s_median": statistics.median(r["samples_per_cpu_s"] for r in rs),
-                         "test_loss_all": [r["test_loss"]["loss"] for r in rs]}
+        summary[name] = {
+            "samples_per_s_median": statistics.median(r["samples_per_s"] for r in rs),
+            "samples_per_s_all": [r["samples_per_s"] for r in rs],
+            "samples_per_cpu_s_median": statistics.median(r["samples_per_cpu_s"] for r in rs),
+            "test_loss_all": [r["test_loss"]["loss"] for r in rs],
+        }
     for name in ("genlab", "genlab-norundir"):
         if name in summary and "pythae" in summary:
-            summary[f"ratio_{name}_over_pythae"] = (summary[name]["samples_per_s_median"]
-                                                   / summary["pythae"]["samples_per_s_median"])
-            summary[f"cpu_ratio_{name}_over_pythae"] = (summary[name]["samples_per_cpu_s_median"]
-                                                       / summary["pythae"]["samples_per_cpu_s_median"])
+            summary[f"ratio_{name}_over_pythae"] = (
+                summary[name]["samples_per_s_median"] / summary["pythae"]["samples_per_s_median"]
+            )
+            summary[f"cpu_ratio_{name}_over_pythae"] = (
+                summary[name]["samples_per_cpu_s_median"] / summary["pythae"]["samples_per_cpu_s_median"]
+            )
             summary[f"ratio_{name}_over_pythae_per_repeat"] = [
                 g["samples_per_s"] / p["samples_per_s"]
-                for g, p in zip([r for r in runs if r["name"] == name], [r for r in runs if r["name"] == "pythae"])]
+                for g, p in zip([r for r in runs if r["name"] == name], [r for r in runs if r["name"] == "pythae"])
+            ]
 
     result = {
         "benchmark": "VAE (pythae default MLP) on Fashion-MNIST: genlab vs pythae",
-        "settings": {"epochs": args.epochs, "latent_dim": args.latent_dim, "batch_size": BATCH, "lr": LR,
-                     "optimizer": "Adam", "seed": SEED, "threads": args.threads, "repeats": args.repeats,
-                     "order": order, "pythae_eval_batch_size": EVAL_BATCH},
-        "environment": {"torch": torch.__version__, "pythae": getattr(pythae, "__version__", "0.1.2"),
-                        "genlab": getattr(genlab, "__version__", ""), "genlab_file": genlab.__file__,
-                        "git_commit_at_start": commit,
-                        "git_dirty_files": _git("status", "--porcelain", "--", "src").splitlines(),
-                        "python": platform.python_version(), "cpu_count": os.cpu_count(),
-                        "machine": platform.machine(), "time": time.strftime("%Y-%m-%d %H:%M:%S")},
+        "settings": {
+            "epochs": args.epochs,
+            "latent_dim": args.latent_dim,
+            "batch_size": BATCH,
+            "lr": LR,
+            "optimizer": "Adam",
+            "seed": SEED,
+            "threads": args.threads,
+            "repeats": args.repeats,
+            "order": order,
+            "pythae_eval_batch_size": EVAL_BATCH,
+        },
+        "environment": {
+            "torch": torch.__version__,
+            "pythae": getattr(pythae, "__version__", "0.1.2"),
+            "genlab": getattr(genlab, "__version__", ""),
+            "genlab_file": genlab.__file__,
+            "git_commit_at_start": commit,
+            "git_dirty_files": _git("status", "--porcelain", "--", "src").splitlines(),
+            "python": platform.python_version(),
+            "cpu_count": os.cpu_count(),
+            "machine": platform.machine(),
+            "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+        },
         "note": args.note,
         "same_model_check": same,
         "runs": runs,

@@ -56,26 +56,50 @@ def test_set_and_config_file(tmp_path):
     cfg = tmp_path / "c.json"
     cfg.write_text(json.dumps({"model": {"beta": 4, "latent_dim": 3}, "train": {"batch_size": 32}}))
     out = tmp_path / "ae"
-    assert main(["train", "--model", "vae", "--data", "digits", "--steps", "2", "--out", str(out), "--config",
-                 str(cfg), "--set", "latent_dim=5", "--quiet", "--set", "channels=8"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "vae",
+                "--data",
+                "digits",
+                "--steps",
+                "2",
+                "--out",
+                str(out),
+                "--config",
+                str(cfg),
+                "--set",
+                "latent_dim=5",
+                "--quiet",
+                "--set",
+                "channels=8",
+            ]
+        )
+        == 0
+    )
     c = json.loads((out / "config.json").read_text())
     assert c["model_config"]["beta"] == 4 and c["model_config"]["latent_dim"] == 5 and c["train"]["batch_size"] == 32
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["train", "--model", "nope", "--out", "X"], "unknown model 'nope'; choose one of: ae"),
-    (["train", "--data", "nope", "--out", "X"], "unknown dataset 'nope'"),
-    (["train", "--data", "digits", "--set", "betta=2", "--out", "X"], "unknown config key 'betta'"),
-    (["train", "--data", "digits", "--set", "beta=x", "--out", "X"], "beta expects a number"),
-    (["train", "--data", "digits", "--set", "latent_dim=0", "--out", "X"], "latent_dim must be an integer >= 1"),
-    (["train", "--data", "digits", "--set", "beta", "--out", "X"], "--set expects key=value"),
-    (["train", "--data", "digits"], "needs --out"),
-    (["train", "--data", "digits", "--config", "missing.json", "--out", "X"], "config file"),
-    (["train", "--data", "digits", "--device", "cuda", "--out", "X"], "CUDA is not available"),
-    (["sample", "no/such/run", "--out", "s.png"], "not a folder"),
-    (["sample", ".", "--out", "s.png", "--n", "0"], "--n must be an integer >= 1"),
-    (["reconstruct", ".", "--out", "r.png", "--n", "-1"], "--n must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--model", "nope", "--out", "X"], "unknown model 'nope'; choose one of: ae"),
+        (["train", "--data", "nope", "--out", "X"], "unknown dataset 'nope'"),
+        (["train", "--data", "digits", "--set", "betta=2", "--out", "X"], "unknown config key 'betta'"),
+        (["train", "--data", "digits", "--set", "beta=x", "--out", "X"], "beta expects a number"),
+        (["train", "--data", "digits", "--set", "latent_dim=0", "--out", "X"], "latent_dim must be an integer >= 1"),
+        (["train", "--data", "digits", "--set", "beta", "--out", "X"], "--set expects key=value"),
+        (["train", "--data", "digits"], "needs --out"),
+        (["train", "--data", "digits", "--config", "missing.json", "--out", "X"], "config file"),
+        (["train", "--data", "digits", "--device", "cuda", "--out", "X"], "CUDA is not available"),
+        (["sample", "no/such/run", "--out", "s.png"], "not a folder"),
+        (["sample", ".", "--out", "s.png", "--n", "0"], "--n must be an integer >= 1"),
+        (["reconstruct", ".", "--out", "r.png", "--n", "-1"], "--n must be an integer >= 1"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
@@ -103,8 +127,14 @@ def test_corrupted_run_is_refused(run, tmp_path, capsys):
 
 
 def test_python_dash_m_and_help():
-    for argv in (["--help"], ["train", "--help"], ["sample", "--help"], ["reconstruct", "--help"],
-                 ["data", "--help"], ["data", "show", "--help"]):
+    for argv in (
+        ["--help"],
+        ["train", "--help"],
+        ["sample", "--help"],
+        ["reconstruct", "--help"],
+        ["data", "--help"],
+        ["data", "show", "--help"],
+    ):
         r = subprocess.run([sys.executable, "-m", "genlab", *argv], capture_output=True, text=True)
         assert r.returncode == 0 and "usage: genlab" in r.stdout, argv
     r = subprocess.run([sys.executable, "-m", "genlab", "train", "--epochs", "x"], capture_output=True, text=True)

@@ -63,10 +63,13 @@ def _brute_force_decomposition(z, mu, logvar):
     mi = tc = dw = 0.0
     for i in range(m):
         log_q_cond = sum(_log_normal(z[i, k], mu[i, k], logvar[i, k]) for k in range(d))
-        log_q = math.log(sum(math.exp(sum(_log_normal(z[i, k], mu[j, k], logvar[j, k]) for k in range(d)))
-                             for j in range(m)) / m)
-        log_prod = sum(math.log(sum(math.exp(_log_normal(z[i, k], mu[j, k], logvar[j, k])) for j in range(m)) / m)
-                       for k in range(d))
+        log_q = math.log(
+            sum(math.exp(sum(_log_normal(z[i, k], mu[j, k], logvar[j, k]) for k in range(d))) for j in range(m)) / m
+        )
+        log_prod = sum(
+            math.log(sum(math.exp(_log_normal(z[i, k], mu[j, k], logvar[j, k])) for j in range(m)) / m)
+            for k in range(d)
+        )
         log_p = sum(_log_normal(z[i, k], 0.0, 0.0) for k in range(d))
         mi += (log_q_cond - log_q) / m
         tc += (log_q - log_prod) / m
@@ -99,6 +102,7 @@ def test_total_correlation_estimates_the_mixtures_tc():
     log_q = torch.logsumexp(log_q_jd.sum(2), 1) - math.log(m)
     log_prod = (torch.logsumexp(log_q_jd, 1) - math.log(m)).sum(1)
     tc_true = float((log_q - log_prod).mean())
+
     def estimate():
         z = mu + torch.randn(m, 2, generator=g, dtype=torch.float64) * (0.5 * logvar).exp()
         return float(losses.kl_decomposition(z, mu, logvar)["total_correlation"])

@@ -12,8 +12,8 @@ REAL = torch.tensor([2.0, -1.0, 0.5, 3.0], dtype=torch.float64)
 FAKE = torch.tensor([-2.0, 0.3, -4.0, 1.0], dtype=torch.float64)
 
 
-def D(l):
-    return torch.sigmoid(l)
+def D(logit):
+    return torch.sigmoid(logit)
 
 
 def test_names():
@@ -38,8 +38,9 @@ def test_g_nonsaturating():
 
 
 def test_lsgan():
-    assert torch.allclose(losses.gan_d_loss("lsgan", REAL, FAKE),
-                          0.5 * ((REAL - 1) ** 2).mean() + 0.5 * (FAKE**2).mean())
+    assert torch.allclose(
+        losses.gan_d_loss("lsgan", REAL, FAKE), 0.5 * ((REAL - 1) ** 2).mean() + 0.5 * (FAKE**2).mean()
+    )
     assert torch.allclose(losses.gan_g_loss("lsgan", FAKE), 0.5 * ((FAKE - 1) ** 2).mean())
 
 
@@ -53,8 +54,9 @@ def test_patch_logits_mean_over_all():
     real, fake = torch.randn(3, 1, 4, 4), torch.randn(3, 1, 4, 4)
     for kind in losses.GAN_LOSSES:
         assert losses.gan_d_loss(kind, real, fake).shape == ()
-        assert torch.allclose(losses.gan_d_loss(kind, real, fake),
-                              losses.gan_d_loss(kind, real.flatten(), fake.flatten()))
+        assert torch.allclose(
+            losses.gan_d_loss(kind, real, fake), losses.gan_d_loss(kind, real.flatten(), fake.flatten())
+        )
         assert losses.gan_g_loss(kind, fake).shape == ()
 
 
@@ -67,8 +69,8 @@ def test_stable_at_extreme_logits():
 
 def test_generator_gradients_saturate_as_theory_says():
     # D(G(z)) ~ 0: D confidently rejects the fake
-    l = torch.tensor([-8.0], requires_grad=True)
-    (g_mm,) = torch.autograd.grad(losses.gan_g_loss("minimax", l), l)
+    l1 = torch.tensor([-8.0], requires_grad=True)
+    (g_mm,) = torch.autograd.grad(losses.gan_g_loss("minimax", l1), l1)
     l2 = torch.tensor([-8.0], requires_grad=True)
     (g_ns,) = torch.autograd.grad(losses.gan_g_loss("nonsaturating", l2), l2)
     d = torch.sigmoid(torch.tensor(-8.0))
@@ -93,6 +95,7 @@ def test_wgan_critic_losses():
 def test_gradient_penalty_of_a_linear_critic():
     # D(x) = <w, x> + b has gradient w everywhere: the penalty is (||w|| - 1)^2 whatever x_hat is
     w = torch.tensor([[[0.3, -1.2], [2.0, 0.5]]], dtype=torch.float64)  # (1, 2, 2)
+
     def critic(x):
         return (x * w).flatten(1).sum(1) + 0.7
 
@@ -118,8 +121,11 @@ def test_gradient_penalty_hand_computed_on_a_tiny_quadratic_critic():
 
 def test_gradient_penalty_trains_the_critic():
     d = torch.nn.Linear(4, 1, dtype=torch.float64)
-    gp = losses.gradient_penalty(lambda x: d(x.flatten(1)).squeeze(1), torch.randn(3, 1, 2, 2, dtype=torch.float64),
-                                 torch.randn(3, 1, 2, 2, dtype=torch.float64))
+    gp = losses.gradient_penalty(
+        lambda x: d(x.flatten(1)).squeeze(1),
+        torch.randn(3, 1, 2, 2, dtype=torch.float64),
+        torch.randn(3, 1, 2, 2, dtype=torch.float64),
+    )
     gp.backward()
     w = d.weight.detach()[0]
     # d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w||

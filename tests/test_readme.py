@@ -24,7 +24,7 @@ def section(title: str) -> str:
     text = README.read_text()
     start = text.index(f"## {title}\n")
     end = text.find("\n## ", start + 1)
-    return text[start:end if end > 0 else None]
+    return text[start : end if end > 0 else None]
 
 
 def commands() -> list[str]:
@@ -54,15 +54,50 @@ def runs(tmp_path_factory):
     img = root / "in.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)).save(img)
     assert main(["train", "--model", "ae", "--data", "digits", "--out", str(root / "ae"), *FAST]) == 0
-    assert main(["train", "--model", "cyclegan", "--data", "fashion-stripes", "--out", str(root / "cyc"), "--steps", "1",
-                 "--set", "ngf=4", "--set", "ndf=4", "--set", "n_blocks=1", "--set", "batch_size=2", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "cyclegan",
+                "--data",
+                "fashion-stripes",
+                "--out",
+                str(root / "cyc"),
+                "--steps",
+                "1",
+                "--set",
+                "ngf=4",
+                "--set",
+                "ndf=4",
+                "--set",
+                "n_blocks=1",
+                "--set",
+                "batch_size=2",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return root, img
 
 
 def test_the_command_line_section_is_complete():
     names = {c.split()[1] for c in commands()}
-    assert names >= {"train", "sample", "reconstruct", "translate", "convert-voice", "evaluate", "traverse",
-                     "interpolate", "latent-map", "sweep", "explore", "data"}
+    assert names >= {
+        "train",
+        "sample",
+        "reconstruct",
+        "translate",
+        "convert-voice",
+        "evaluate",
+        "traverse",
+        "interpolate",
+        "latent-map",
+        "sweep",
+        "explore",
+        "data",
+    }
 
 
 def test_every_command_runs_as_written(runs, tmp_path, monkeypatch, capsys):
@@ -72,9 +107,19 @@ def test_every_command_runs_as_written(runs, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)  # explore: load and bind, then stop
     run = str(tmp_path / "run")
-    values = {"RUN": run, "NAME|FOLDER": "digits", "NAME": "digits", "AE_RUN": str(root / "ae"), "VAE_RUN": run,
-              "INPUT(.png|folder)": str(img), "OUTPUT": "out.png", "DIR": str(tmp_path / "sweep"),
-              "A": run, "B": "digits:test", "FOLDER": "digits"}
+    values = {
+        "RUN": run,
+        "NAME|FOLDER": "digits",
+        "NAME": "digits",
+        "AE_RUN": str(root / "ae"),
+        "VAE_RUN": run,
+        "INPUT(.png|folder)": str(img),
+        "OUTPUT": "out.png",
+        "DIR": str(tmp_path / "sweep"),
+        "A": run,
+        "B": "digits:test",
+        "FOLDER": "digits",
+    }
     for command in commands():
         argv = expand(command, values)
         if argv[0] == "train" and "--resume" not in argv:

@@ -27,6 +27,7 @@ def calls(monkeypatch):
         def wrapped(*a, **k):
             seen[name].append(a[0] if name == "resume" else a[2])
             return fn(*a, **k)
+
         return wrapped
 
     monkeypatch.setattr(sweep_mod, "train", spy("train", sweep_mod.train))
@@ -78,12 +79,15 @@ def test_longer_runs_are_extended_and_other_settings_refused(tmp_path, calls):
         run_sweep(out, models=["ae"], dims=[2], settings={**FAST, "lr": "0.01"})
 
 
-@pytest.mark.parametrize("kw, message", [
-    (dict(models=["gan"]), "model 'gan' has no encoder"),
-    (dict(models=["nope"]), "unknown model 'nope'"),
-    (dict(dims=[0, 2]), "latent sizes >= 1"),
-    (dict(settings={"latent_dim": "3"}), "--set latent_dim conflicts"),
-])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(models=["gan"]), "model 'gan' has no encoder"),
+        (dict(models=["nope"]), "unknown model 'nope'"),
+        (dict(dims=[0, 2]), "latent sizes >= 1"),
+        (dict(settings={"latent_dim": "3"}), "--set latent_dim conflicts"),
+    ],
+)
 def test_bad_input(tmp_path, kw, message):
     with pytest.raises(GenlabError, match=message):
         run_sweep(tmp_path / "s", **kw)

@@ -26,8 +26,15 @@ def runs(tmp_path_factory):
     out = {}
     settings = {"ngf": "4", "ndf": "4", "batch_size": "4"}
     genlab.train("pix2pix", str(root / "paired"), root / "p2p", steps=3, settings=settings, quiet=True, image_size=16)
-    genlab.train("cyclegan", str(root / "unpaired"), root / "cyc", steps=2, quiet=True, image_size=16,
-                 settings={**settings, "n_blocks": "1", "lambda_identity": "0"})
+    genlab.train(
+        "cyclegan",
+        str(root / "unpaired"),
+        root / "cyc",
+        steps=2,
+        quiet=True,
+        image_size=16,
+        settings={**settings, "n_blocks": "1", "lambda_identity": "0"},
+    )
     out["p2p"], out["cyc"], out["root"] = root / "p2p", root / "cyc", root
     return out
 
@@ -60,10 +67,13 @@ def test_cyclegan_both_directions_and_api(runs, tmp_path):
     assert model.translate(torch.rand(2, 1, 16, 16)).shape == (2, 3, 16, 16)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: p.write_bytes(b"not an image"), "cannot read"),
-    (lambda p: None, "does not exist"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p.write_bytes(b"not an image"), "cannot read"),
+        (lambda p: None, "does not exist"),
+    ],
+)
 def test_bad_inputs(runs, tmp_path, capsys, make, message):
     bad = tmp_path / "bad.png"
     make(bad)

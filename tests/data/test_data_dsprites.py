@@ -14,8 +14,14 @@ def test_grid_size_and_factor_order():
     assert D.FACTOR_SIZES == [1, 3, 6, 40, 32, 32] and D.NUM_IMAGES == 737_280
     # posY varies fastest, then posX, ..., as in the original npz
     assert D.factors_of([0, 1, 32, 1024, 40960, 245760, 737279]).tolist() == [
-        [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 1, 0], [0, 0, 0, 1, 0, 0],
-        [0, 0, 1, 0, 0, 0], [0, 1, 0, 0, 0, 0], [0, 2, 5, 39, 31, 31]]
+        [0, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0, 1],
+        [0, 0, 0, 0, 1, 0],
+        [0, 0, 0, 1, 0, 0],
+        [0, 0, 1, 0, 0, 0],
+        [0, 1, 0, 0, 0, 0],
+        [0, 2, 5, 39, 31, 31],
+    ]
     vals = D.FACTOR_VALUES
     assert np.isclose(vals["orientation"][1], 0.16110732) and np.isclose(vals["orientation"][-1], 2 * np.pi)
     assert np.allclose(vals["scale"], [0.5, 0.6, 0.7, 0.8, 0.9, 1.0])

@@ -1,10 +1,17 @@
 import numpy as np
-import torch
 import pytest
+import torch
 from PIL import Image
 
-from genlab.data import (DATASETS, list_datasets, load_dataset, load_paired_folder, load_unpaired_folder,
-                         to_float, to_uint8)
+from genlab.data import (
+    DATASETS,
+    list_datasets,
+    load_dataset,
+    load_paired_folder,
+    load_unpaired_folder,
+    to_float,
+    to_uint8,
+)
 from genlab.errors import GenlabError
 
 

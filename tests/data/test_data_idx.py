@@ -4,11 +4,10 @@ import urllib.error
 
 import numpy as np
 import pytest
+from data_helpers import idx_bytes, write_idx
 
 from genlab.data import idx, load_dataset
 from genlab.errors import GenlabError
-
-from data_helpers import idx_bytes, write_idx
 
 
 def _fake_mnist(folder, monkeypatch, gz, n=(12, 5)):
@@ -23,8 +22,9 @@ def _fake_mnist(folder, monkeypatch, gz, n=(12, 5)):
         hashes[img_name] = hashlib.sha256(write_idx(folder / img_name, images, gz)).hexdigest()
         hashes[lab_name] = hashlib.sha256(write_idx(folder / lab_name, labels, gz)).hexdigest()
     src = idx.SOURCES["mnist"]
-    monkeypatch.setitem(idx.SOURCES, "mnist", idx.IdxSource(src.urls, hashes, src.gz_sha256, src.classes,
-                                                             src.install_hint))
+    monkeypatch.setitem(
+        idx.SOURCES, "mnist", idx.IdxSource(src.urls, hashes, src.gz_sha256, src.classes, src.install_hint)
+    )
     return images, labels  # the test split
 
 
@@ -93,13 +93,24 @@ def test_offline_error_names_three_ways(data_dirs, monkeypatch):
 
 
 def test_download_writes_checked_files(data_dirs, monkeypatch):
-    blobs = {stem: idx_bytes(np.full((3, 28, 28) if "images" in stem else (3,), 7, np.uint8))
-             for pair in idx.FILES.values() for stem in pair}
+    blobs = {
+        stem: idx_bytes(np.full((3, 28, 28) if "images" in stem else (3,), 7, np.uint8))
+        for pair in idx.FILES.values()
+        for stem in pair
+    }
     gz = {stem: gzip.compress(b) for stem, b in blobs.items()}
     src = idx.SOURCES["mnist"]
-    monkeypatch.setitem(idx.SOURCES, "mnist", idx.IdxSource(
-        ("http://mirror.invalid/",), {s: hashlib.sha256(b).hexdigest() for s, b in blobs.items()},
-        {s: hashlib.sha256(b).hexdigest() for s, b in gz.items()}, src.classes, src.install_hint))
+    monkeypatch.setitem(
+        idx.SOURCES,
+        "mnist",
+        idx.IdxSource(
+            ("http://mirror.invalid/",),
+            {s: hashlib.sha256(b).hexdigest() for s, b in blobs.items()},
+            {s: hashlib.sha256(b).hexdigest() for s, b in gz.items()},
+            src.classes,
+            src.install_hint,
+        ),
+    )
     monkeypatch.setattr(idx, "_fetch", lambda url: gz[url.rsplit("/", 1)[1][:-3]])
     data = load_dataset("mnist", "train")
     assert data.images.shape == (3, 1, 28, 28) and int(data.labels[0]) == 7

@@ -5,8 +5,16 @@ import torch
 
 from genlab.data import DATASETS, idx, load_dataset
 from genlab.data.base import ImageData
-from genlab.data.paired import (MAP_CLASSES, MAP_COUNTS, MAP_PALETTE, edge_map, load_maps, map_classes, pixel_accuracy,
-                                render_maps)
+from genlab.data.paired import (
+    MAP_CLASSES,
+    MAP_COUNTS,
+    MAP_PALETTE,
+    edge_map,
+    load_maps,
+    map_classes,
+    pixel_accuracy,
+    render_maps,
+)
 from genlab.data.unpaired import STRIPE_DARK, add_stripes, combine_unpaired, halves, stripe_texture
 
 needs_fashion = pytest.mark.skipif(not idx.is_available("fashion-mnist"), reason="Fashion-MNIST files not installed")
@@ -17,6 +25,7 @@ def test_registered():
 
 
 # ---- maps ----
+
 
 def test_maps_shapes_palette_and_classes():
     d = load_dataset("maps", "test")
@@ -35,7 +44,11 @@ def test_maps_shapes_palette_and_classes():
 def test_maps_are_deterministic_per_row_and_splits_differ():
     a, m, c = render_maps("test", 150, 160)  # a slice in the middle of a chunk
     d = load_maps("test")
-    assert torch.equal(a, d.images[150:160]) and torch.equal(m, d.pair[150:160]) and torch.equal(c, d.meta["classes"][150:160])
+    assert (
+        torch.equal(a, d.images[150:160])
+        and torch.equal(m, d.pair[150:160])
+        and torch.equal(c, d.meta["classes"][150:160])
+    )
     assert torch.equal(render_maps("test", 0, 5)[0], render_maps("test", 0, 5)[0])
     train = render_maps("train", 0, 200)[1]
     assert not torch.equal(train, d.pair)
@@ -61,6 +74,7 @@ def test_map_classes_rejects_wrong_shapes():
 
 
 # ---- edges2fashion ----
+
 
 def test_edge_map_of_a_square():
     img = torch.zeros(1, 1, 16, 16, dtype=torch.uint8)
@@ -88,6 +102,7 @@ def test_edges2fashion_pairs():
 
 
 # ---- fashion-stripes ----
+
 
 @needs_fashion
 def test_fashion_stripes_is_unpaired_and_disjoint():

@@ -2,9 +2,17 @@ import numpy as np
 import pytest
 from sklearn.metrics import mutual_info_score
 
-from genlab.evaluation.disentanglement import (beta_vae_score, dci, dci_from_codes, dci_scores_from_importance,
-                                               factor_vae_score, histogram_discretize, mig, mig_from_codes,
-                                               varying_factors)
+from genlab.evaluation.disentanglement import (
+    beta_vae_score,
+    dci,
+    dci_from_codes,
+    dci_scores_from_importance,
+    factor_vae_score,
+    histogram_discretize,
+    mig,
+    mig_from_codes,
+    varying_factors,
+)
 
 
 class ToySource:
@@ -54,6 +62,7 @@ def transformed(fn, perm, scale=None):
     def f(obs):
         z = fn(obs)[:, perm]
         return z * scale if scale is not None else z
+
     return f
 
 

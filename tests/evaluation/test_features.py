@@ -14,8 +14,15 @@ import torch
 
 from genlab.errors import GenlabError
 from genlab.evaluation import features as feat
-from genlab.evaluation.classifier import (WEIGHTS_DIR, Classifier, ClassifierConfig, load_classifier, save_classifier,
-                                          sha256_file, shipped_classifiers)
+from genlab.evaluation.classifier import (
+    WEIGHTS_DIR,
+    Classifier,
+    ClassifierConfig,
+    load_classifier,
+    save_classifier,
+    sha256_file,
+    shipped_classifiers,
+)
 from genlab.evaluation.features import get_extractor, tf_bilinear_resize
 
 SHIPPED = shipped_classifiers()
@@ -85,9 +92,15 @@ def test_classifier_round_trip(tmp_path):
         load_classifier(tmp_path / "tiny.safetensors")
 
 
-@pytest.mark.parametrize("name,match", [("nope", "unknown feature extractor"), ("classifier:", "name the dataset"),
-                                        ("classifier:nope", "no classifier shipped"),
-                                        ("inception:x", "takes no")])
+@pytest.mark.parametrize(
+    "name,match",
+    [
+        ("nope", "unknown feature extractor"),
+        ("classifier:", "name the dataset"),
+        ("classifier:nope", "no classifier shipped"),
+        ("inception:x", "takes no"),
+    ],
+)
 def test_get_extractor_errors(name, match):
     with pytest.raises(GenlabError, match=match):
         get_extractor(name)

@@ -136,5 +136,10 @@ def test_sample_scores_are_the_three_metrics_on_the_same_features():
     out = sample_scores(fake, real, seed=1)
     kid = kid_from_features(fake, real, seed=1)
     pr = precision_recall(real, fake)
-    assert out == {"fid": fid_from_features(fake, real), "kid": kid["kid"], "kid_std": kid["kid_std"],
-                   "precision": pr["precision"], "recall": pr["recall"]}
+    assert out == {
+        "fid": fid_from_features(fake, real),
+        "kid": kid["kid"],
+        "kid_std": kid["kid_std"],
+        "precision": pr["precision"],
+        "recall": pr["recall"],
+    }

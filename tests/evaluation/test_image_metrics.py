@@ -41,14 +41,37 @@ def test_psnr_matches_skimage():
 def test_ssim_matches_skimage():
     metrics = skimage_metrics()
     a, b = pair(1)
-    ref = np.mean([metrics.structural_similarity(a[i], b[i], data_range=1.0, channel_axis=0, gaussian_weights=True,
-                                                 sigma=1.5, use_sample_covariance=False) for i in range(len(a))])
+    ref = np.mean(
+        [
+            metrics.structural_similarity(
+                a[i],
+                b[i],
+                data_range=1.0,
+                channel_axis=0,
+                gaussian_weights=True,
+                sigma=1.5,
+                use_sample_covariance=False,
+            )
+            for i in range(len(a))
+        ]
+    )
     assert ssim(a, b) == pytest.approx(ref, abs=1e-10)
     # uint8 input is read as [0, 255]
     a8, b8 = (a * 255).round().astype(np.uint8), (b * 255).round().astype(np.uint8)
-    ref8 = np.mean([metrics.structural_similarity(a8[i], b8[i], data_range=255, channel_axis=0,
-                                                  gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
-                    for i in range(len(a))])
+    ref8 = np.mean(
+        [
+            metrics.structural_similarity(
+                a8[i],
+                b8[i],
+                data_range=255,
+                channel_axis=0,
+                gaussian_weights=True,
+                sigma=1.5,
+                use_sample_covariance=False,
+            )
+            for i in range(len(a))
+        ]
+    )
     assert ssim(torch.from_numpy(a8), torch.from_numpy(b8)) == pytest.approx(ref8, abs=1e-10)
 
 

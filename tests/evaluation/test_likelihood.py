@@ -36,7 +36,7 @@ class PPCA:
         return -p.log_prob(x)  # (N,)
 
     def encode_dist(self, x):
-        m = self.scales ** 2 + self.s2  # diagonal of W^T W + s2 I
+        m = self.scales**2 + self.s2  # diagonal of W^T W + s2 I
         mu = (x - self.b) @ self.W / m
         logvar = torch.log(self.s2 / m).expand_as(mu)
         return mu + self.shift, logvar + self.log_scale
@@ -101,7 +101,7 @@ def test_iwae_chunked_equals_unchunked_logsumexp():
         def log_px_given_z(self, x, z):
             lp = model.log_px_given_z(x, z)
             mu, logvar = model.encode_dist(x)
-            log_pz = -0.5 * (math.log(2 * math.pi) + z ** 2).sum(-1)
+            log_pz = -0.5 * (math.log(2 * math.pi) + z**2).sum(-1)
             log_q = torch.distributions.Normal(mu[:, None], torch.exp(0.5 * logvar[:, None])).log_prob(z).sum(-1)
             self.logw.append(lp + log_pz - log_q)
             return lp
@@ -116,8 +116,9 @@ def test_iwae_chunked_equals_unchunked_logsumexp():
 
 def test_active_units_and_posterior_params():
     rng = np.random.default_rng(0)
-    mu = np.stack([rng.normal(0, 1, 1000), rng.normal(0, 0.05, 1000), np.full(1000, 3.0),
-                   rng.normal(0, 0.2, 1000)], axis=1)  # variances 1, 0.0025, 0, 0.04
+    mu = np.stack(
+        [rng.normal(0, 1, 1000), rng.normal(0, 0.05, 1000), np.full(1000, 3.0), rng.normal(0, 0.2, 1000)], axis=1
+    )  # variances 1, 0.0025, 0, 0.04
     assert active_units(mu) == 2
     assert active_units(torch.from_numpy(mu), threshold=0.001) == 3
     model = PPCA()

@@ -21,13 +21,33 @@ def runs(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("name, keys", [
-    ("ae", {"recon_mse", "recon_bce", "fid", "kid", "precision", "recall", "latent_completeness",
-            "latent_continuity"}),
-    ("vae", {"recon_mse", "elbo", "nll_iwae", "iwae_k", "active_units", "kl_per_dim", "fid", "kid", "precision",
-             "recall", "latent_completeness", "latent_continuity"}),
-    ("cgan", {"fid", "kid", "precision", "recall", "cond_accuracy", "class_diversity", "class_recall"}),
-])
+@pytest.mark.parametrize(
+    "name, keys",
+    [
+        (
+            "ae",
+            {"recon_mse", "recon_bce", "fid", "kid", "precision", "recall", "latent_completeness", "latent_continuity"},
+        ),
+        (
+            "vae",
+            {
+                "recon_mse",
+                "elbo",
+                "nll_iwae",
+                "iwae_k",
+                "active_units",
+                "kl_per_dim",
+                "fid",
+                "kid",
+                "precision",
+                "recall",
+                "latent_completeness",
+                "latent_continuity",
+            },
+        ),
+        ("cgan", {"fid", "kid", "precision", "recall", "cond_accuracy", "class_diversity", "class_recall"}),
+    ],
+)
 def test_report_keys_and_measurements(runs, name, keys, tmp_path):
     report = genlab.evaluate(runs[name], tmp_path / "r.json", settings=EvalSettings.quick())
     assert keys <= set(report), keys - set(report)
@@ -48,12 +68,13 @@ def test_cli_evaluate(runs, tmp_path, capsys):
 
 
 def test_metric_groups_select_what_is_computed(runs, tmp_path, capsys):
-    report = genlab.evaluate(runs["vae"], tmp_path / "r.json", settings=EvalSettings.quick(),
-                             metrics=["likelihood"])
+    report = genlab.evaluate(runs["vae"], tmp_path / "r.json", settings=EvalSettings.quick(), metrics=["likelihood"])
     assert {"elbo", "nll_iwae"} <= set(report)
     assert not {"fid", "recon_mse", "latent_continuity"} & set(report)
     out = tmp_path / "cli.json"
-    assert main(["evaluate", str(runs["vae"]), "--out", str(out), "--quick", "--metrics", "reconstruction,samples"]) == 0
+    assert (
+        main(["evaluate", str(runs["vae"]), "--out", str(out), "--quick", "--metrics", "reconstruction,samples"]) == 0
+    )
     saved = json.loads(out.read_text())
     assert {"recon_mse", "fid"} <= set(saved) and "elbo" not in saved
     capsys.readouterr()

@@ -28,10 +28,13 @@ def test_pixel_accuracy_is_one_for_the_true_maps():
     assert pixel_accuracy(to_float(maps.images), maps.meta["classes"]) < 0.9  # the aerial view is not a map
 
 
-@pytest.mark.parametrize("model, data, keys", [
-    ("pix2pix", "maps", {"l1", "psnr", "ssim", "pixel_accuracy"}),
-    ("cyclegan", "fashion-stripes", {"cycle_l1", "label_preservation", "fid", "kid"}),
-])
+@pytest.mark.parametrize(
+    "model, data, keys",
+    [
+        ("pix2pix", "maps", {"l1", "psnr", "ssim", "pixel_accuracy"}),
+        ("cyclegan", "fashion-stripes", {"cycle_l1", "label_preservation", "fid", "kid"}),
+    ],
+)
 def test_translation_report(tmp_path, model, data, keys):
     settings = {**TINY, "n_blocks": "1"} if model == "cyclegan" else TINY
     genlab.train(model, data, tmp_path / "run", steps=2, settings=settings, quiet=True)

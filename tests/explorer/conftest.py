@@ -20,7 +20,7 @@ def paired_folder(root, n=24, size=16):
     for i in range(n):
         a = np.zeros((size, size), np.uint8)
         x, y, w = rng.integers(1, size - 6, 3)
-        a[y:y + 4 + w % 4, x:x + 4 + w % 4] = 255
+        a[y : y + 4 + w % 4, x : x + 4 + w % 4] = 255
         b = 255 - a
         b[0, :] = b[-1, :] = 200
         Image.fromarray(a).save(root / "A" / f"{i:03d}.png")
@@ -30,23 +30,38 @@ def paired_folder(root, n=24, size=16):
 
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory):
-    """{family: run directory} for ae, vae, gan, cgan (digits), pix2pix (a paired folder), cyclegan (fashion-stripes)."""
+    """{family: run directory}: ae, vae, gan, cgan (digits), pix2pix (a paired folder), cyclegan (fashion-stripes)."""
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("explorer-runs")
     out = {}
     for family in ("ae", "vae"):
-        genlab.train(family, "digits", root / family, steps=20, quiet=True,
-                     settings={"latent_dim": 4, "channels": "8", **TRAIN})
+        genlab.train(
+            family, "digits", root / family, steps=20, quiet=True, settings={"latent_dim": 4, "channels": "8", **TRAIN}
+        )
         out[family] = root / family
     for family in ("gan", "cgan"):
-        genlab.train(family, "digits", root / family, steps=5, quiet=True,
-                     settings={"latent_dim": 8, "channels": "8", **TRAIN})
+        genlab.train(
+            family, "digits", root / family, steps=5, quiet=True, settings={"latent_dim": 8, "channels": "8", **TRAIN}
+        )
         out[family] = root / family
     data = paired_folder(root / "paired")
-    genlab.train("pix2pix", str(data), root / "pix2pix", steps=3, quiet=True, image_size=16,
-                 settings={"ngf": 4, "ndf": 4, **TRAIN})
+    genlab.train(
+        "pix2pix",
+        str(data),
+        root / "pix2pix",
+        steps=3,
+        quiet=True,
+        image_size=16,
+        settings={"ngf": 4, "ndf": 4, **TRAIN},
+    )
     out["pix2pix"] = root / "pix2pix"
-    genlab.train("cyclegan", "fashion-stripes", root / "cyclegan", steps=2, quiet=True,
-                 settings={"ngf": 4, "ndf": 4, "n_blocks": 1, **TRAIN})
+    genlab.train(
+        "cyclegan",
+        "fashion-stripes",
+        root / "cyclegan",
+        steps=2,
+        quiet=True,
+        settings={"ngf": 4, "ndf": 4, "n_blocks": 1, **TRAIN},
+    )
     out["cyclegan"] = root / "cyclegan"
     return out

@@ -106,27 +106,31 @@ def test_translate_test_image_and_upload(client):
     assert data_png(out["output"]).shape == (28, 28) and out["cycle"] and out["direction"] == "BtoA"
     buf = io.BytesIO()
     Image.new("RGB", (40, 30), (200, 10, 10)).save(buf, format="PNG")
-    out = client.post("/api/translate", data={"run": 5, "direction": "AtoB"},
-                      files={"file": ("red.png", buf.getvalue(), "image/png")}).json()
+    out = client.post(
+        "/api/translate", data={"run": 5, "direction": "AtoB"}, files={"file": ("red.png", buf.getvalue(), "image/png")}
+    ).json()
     assert data_png(out["output"]).shape == (28, 28) and data_png(out["cycle"]).shape == (28, 28)
     assert any("grayscale" in n for n in out["notes"]) and any("resized" in n for n in out["notes"])
 
 
-@pytest.mark.parametrize("path, body, status, words", [
-    ("/api/decode", {"run": 1, "z": [9, 0, 0, 0]}, 422, "z[0]"),
-    ("/api/decode", {"run": 1, "z": [0, 0]}, 400, "4 latent dimensions"),
-    ("/api/decode", {"run": 1, "z": "abc"}, 422, "z"),
-    ("/api/decode", {"run": 9, "z": [0]}, 400, "does not exist"),
-    ("/api/decode", {"run": 4, "z": [0]}, 400, "pix2pix"),
-    ("/api/decode", {"run": 3, "z": [0] * 8, "label": 10}, 400, "outside the valid range [0, 10)"),
-    ("/api/decode", {"run": 3, "z": [0] * 8, "label": -1}, 422, "label"),
-    ("/api/decode", {"run": 2, "z": [0] * 8, "label": 1}, 400, "unconditional"),
-    ("/api/encode", {"run": 0, "index": 10**6}, 400, "0..296"),
-    ("/api/encode", {"run": 2, "index": 0}, 400, "needs one of"),
-    ("/api/sample", {"run": 0, "seed": -1}, 422, "seed"),
-    ("/api/interpolate", {"run": 0, "steps": 99}, 422, "steps"),
-    ("/api/interpolate", {"run": 2, "source": "images"}, 400, "no encoder"),
-])
+@pytest.mark.parametrize(
+    "path, body, status, words",
+    [
+        ("/api/decode", {"run": 1, "z": [9, 0, 0, 0]}, 422, "z[0]"),
+        ("/api/decode", {"run": 1, "z": [0, 0]}, 400, "4 latent dimensions"),
+        ("/api/decode", {"run": 1, "z": "abc"}, 422, "z"),
+        ("/api/decode", {"run": 9, "z": [0]}, 400, "does not exist"),
+        ("/api/decode", {"run": 4, "z": [0]}, 400, "pix2pix"),
+        ("/api/decode", {"run": 3, "z": [0] * 8, "label": 10}, 400, "outside the valid range [0, 10)"),
+        ("/api/decode", {"run": 3, "z": [0] * 8, "label": -1}, 422, "label"),
+        ("/api/decode", {"run": 2, "z": [0] * 8, "label": 1}, 400, "unconditional"),
+        ("/api/encode", {"run": 0, "index": 10**6}, 400, "0..296"),
+        ("/api/encode", {"run": 2, "index": 0}, 400, "needs one of"),
+        ("/api/sample", {"run": 0, "seed": -1}, 422, "seed"),
+        ("/api/interpolate", {"run": 0, "steps": 99}, 422, "steps"),
+        ("/api/interpolate", {"run": 2, "source": "images"}, 400, "no encoder"),
+    ],
+)
 def test_bad_json_requests(client, path, body, status, words):
     assert words in error(client.post(path, json=body), status)
 
@@ -138,13 +142,18 @@ def test_bad_json_body(client):
 
 def test_bad_uploads(client):
     assert "cannot read 'notes.txt' as an image" in error(
-        client.post("/api/translate", data={"run": 5}, files={"file": ("notes.txt", b"hello", "text/plain")}), 400)
-    assert "empty" in error(client.post("/api/translate", data={"run": 5}, files={"file": ("a.png", b"", "image/png")}), 400)
+        client.post("/api/translate", data={"run": 5}, files={"file": ("notes.txt", b"hello", "text/plain")}), 400
+    )
+    assert "empty" in error(
+        client.post("/api/translate", data={"run": 5}, files={"file": ("a.png", b"", "image/png")}), 400
+    )
     assert "either" in error(client.post("/api/translate", data={"run": 5}), 400)
     assert "AtoB only" in error(client.post("/api/translate", data={"run": 4, "index": 0, "direction": "BtoA"}), 400)
     assert "direction" in error(client.post("/api/translate", data={"run": 5, "index": 0, "direction": "up"}), 422)
     big = b"\x89PNG" + bytes(MAX_UPLOAD + 100_000)
-    assert "5 MB" in error(client.post("/api/translate", data={"run": 5}, files={"file": ("big.png", big, "image/png")}), 413)
+    assert "5 MB" in error(
+        client.post("/api/translate", data={"run": 5}, files={"file": ("big.png", big, "image/png")}), 413
+    )
 
 
 def test_port_in_use_is_a_clear_error():

@@ -19,15 +19,25 @@ pytest.importorskip("uvicorn")
 sync_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-quic"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 ORDER = ("ae", "vae", "gan", "cgan", "pix2pix", "cyclegan")  # groups: 0 AE+VAE, 1 GAN, 2 cGAN, 3 pix2pix, 4 CycleGAN
 
 # skipped on a machine without chromium, never in CI (.ci/run installs it): there a missing browser fails
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
-                                reason="needs Debian's chromium (apt-get install chromium)")
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
+    reason="needs Debian's chromium (apt-get install chromium)",
+)
 
-PIXELS = """img => { const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+PIXELS = """img => { const c = document.createElement('canvas');
+  c.width = img.naturalWidth; c.height = img.naturalHeight;
   const g = c.getContext('2d'); g.drawImage(img, 0, 0);
   return Array.from(g.getImageData(0, 0, c.width, c.height).data).join(','); }"""
 
@@ -56,8 +66,9 @@ def server(runs):
 def page(server, tmp_path_factory):
     with sync_api.sync_playwright() as p:
         profile = tmp_path_factory.mktemp("chromium-profile")  # a fresh --user-data-dir
-        ctx = p.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM, headless=True,
-                                                   args=FLAGS, viewport={"width": 1200, "height": 900})
+        ctx = p.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, headless=True, args=FLAGS, viewport={"width": 1200, "height": 900}
+        )
         pg = ctx.new_page()
         pg.set_default_timeout(20_000)
         pg.goto(server)
@@ -75,14 +86,22 @@ def loads(img) -> int:
 
 
 def wait_loaded(page, img, before: int) -> None:
-    img.evaluate("(img, n) => new Promise(r => { const t = () => Number(img.dataset.loads || 0) > n ? r() "
-                 ": setTimeout(t, 10); t(); })", before)
+    img.evaluate(
+        "(img, n) => new Promise(r => { const t = () => Number(img.dataset.loads || 0) > n ? r() "
+        ": setTimeout(t, 10); t(); })",
+        before,
+    )
 
 
 def test_page_shows_every_run(page):
     assert page.locator("section.group").count() == 5
-    assert [group(page, i).get_attribute("data-kind") for i in range(5)] == ["latent", "noise", "noise", "translate",
-                                                                              "translate"]
+    assert [group(page, i).get_attribute("data-kind") for i in range(5)] == [
+        "latent",
+        "noise",
+        "noise",
+        "translate",
+        "translate",
+    ]
     assert group(page, 0).locator("input.slider").count() == 4  # AE and VAE share one slider per dimension
     assert group(page, 0).locator("img.out").count() == 2
     assert page.locator("img.out[data-run='0']").evaluate("img => img.naturalWidth") == 8
@@ -162,9 +181,12 @@ def test_bad_requests_show_a_message(page):
     page.locator("#error.shown").wait_for()
     assert "test image 99999 does not exist" in page.locator("#error").inner_text()
     group(page, 4).locator("input.upload").set_input_files(
-        {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not an image"})
+        {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not an image"}
+    )
     page.wait_for_function("document.querySelector('#error').textContent.includes('notes.txt')")
     assert "as an image" in page.locator("#error").inner_text()
-    status = page.evaluate("fetch('/api/decode', {method: 'POST', headers: {'Content-Type': 'application/json'}, "
-                           "body: JSON.stringify({run: 0, z: [0, 0, 0, 99]})}).then(r => r.status)")
+    status = page.evaluate(
+        "fetch('/api/decode', {method: 'POST', headers: {'Content-Type': 'application/json'}, "
+        "body: JSON.stringify({run: 0, z: [0, 0, 0, 99]})}).then(r => r.status)"
+    )
     assert status == 422

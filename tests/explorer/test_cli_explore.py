@@ -36,8 +36,12 @@ def test_serves_the_page(runs):
     sock = bind("127.0.0.1", 0)  # a free port, released for the child to take
     port = sock.getsockname()[1]
     sock.close()
-    proc = subprocess.Popen([sys.executable, "-m", "genlab", "explore", str(runs["ae"]), str(runs["vae"]),
-                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genlab", "explore", str(runs["ae"]), str(runs["vae"]), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.time() + 60

@@ -33,10 +33,16 @@ def test_conv_size_rule():
         build_model("vae", image_shape=(1, 3, 3), arch="conv")
 
 
-@pytest.mark.parametrize("bad, match", [
-    ({"latent_dim": 0}, "latent_dim"), ({"beta": -1}, "beta"), ({"likelihood": "poisson"}, "likelihood"),
-    ({"arch": "resnet"}, "arch"), ({"sigma": 0}, "sigma"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"latent_dim": 0}, "latent_dim"),
+        ({"beta": -1}, "beta"),
+        ({"likelihood": "poisson"}, "likelihood"),
+        ({"arch": "resnet"}, "arch"),
+        ({"sigma": 0}, "sigma"),
+    ],
+)
 def test_vae_config_validation(bad, match):
     with pytest.raises(GenlabError, match=match):
         build_model("vae", **bad)
@@ -106,8 +112,9 @@ def test_beta_tcvae_weighs_only_the_total_correlation():
     m = build_model("vae", image_shape=(1, 8, 8), arch="mlp", latent_dim=3, hidden=(16,), beta=6.0, tc=True)
     torch.manual_seed(1)
     out = m.loss(torch.rand(8, 1, 8, 8))
-    assert torch.allclose(out["loss"], out["recon"] + out["mutual_info"] + 6.0 * out["total_correlation"]
-                          + out["dimwise_kl"])
+    assert torch.allclose(
+        out["loss"], out["recon"] + out["mutual_info"] + 6.0 * out["total_correlation"] + out["dimwise_kl"]
+    )
     with pytest.raises(GenlabError, match="tc and capacity_max"):
         build_model("vae", tc=True, capacity_max=5.0)
 
@@ -118,8 +125,16 @@ def test_two_stage_vae_trains_the_second_stage_on_frozen_codes_and_samples_throu
 
     train, _ = digits_data
     torch.manual_seed(0)
-    m = build_model("vae", image_shape=(1, 8, 8), arch="mlp", latent_dim=3, hidden=(32,), second_stage_start=20,
-                    second_hidden=(16,), second_latent_dim=2)
+    m = build_model(
+        "vae",
+        image_shape=(1, 8, 8),
+        arch="mlp",
+        latent_dim=3,
+        hidden=(32,),
+        second_stage_start=20,
+        second_hidden=(16,),
+        second_latent_dim=2,
+    )
 
     def g():
         return torch.Generator().manual_seed(5)
@@ -142,12 +157,14 @@ def test_two_stage_vae_trains_the_second_stage_on_frozen_codes_and_samples_throu
 
 def test_two_stage_vae_saves_and_loads_its_second_stage(tmp_path):
     torch.manual_seed(0)
-    m = build_model("vae", image_shape=(1, 8, 8), arch="mlp", latent_dim=3, hidden=(16,), second_stage_start=5,
-                    second_hidden=(8,))
+    m = build_model(
+        "vae", image_shape=(1, 8, 8), arch="mlp", latent_dim=3, hidden=(16,), second_stage_start=5, second_hidden=(8,)
+    )
     m.stage2.steps += 1
     save_weights(m, tmp_path, step=1)
-    m2 = build_model("vae", image_shape=(1, 8, 8), arch="mlp", latent_dim=3, hidden=(16,), second_stage_start=5,
-                     second_hidden=(8,))
+    m2 = build_model(
+        "vae", image_shape=(1, 8, 8), arch="mlp", latent_dim=3, hidden=(16,), second_stage_start=5, second_hidden=(8,)
+    )
     load_weights(m2, tmp_path)
 
     def g():

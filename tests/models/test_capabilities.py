@@ -9,20 +9,41 @@ import torch
 from genlab.errors import GenlabError
 from genlab.evaluation.report import METRIC_GROUPS
 from genlab.models import MODELS, build_model, families_with
-from genlab.models.capabilities import (DIRECTIONS, EXPLORER_VIEWS, Conditional, Encoder, GaussianPosterior,
-                                        LatentModel, Sampler, Translator, VoiceConverter, check_direction,
-                                        class_labels, require, supports)
+from genlab.models.capabilities import (
+    DIRECTIONS,
+    EXPLORER_VIEWS,
+    Conditional,
+    Encoder,
+    GaussianPosterior,
+    LatentModel,
+    Sampler,
+    Translator,
+    VoiceConverter,
+    check_direction,
+    class_labels,
+    require,
+    supports,
+)
 from genlab.training import TrainConfig
 from genlab.training.run import make_configs
 
-METHODS = {LatentModel: ("latent_dim", "decode", "sample_latent", "latent_scale"), Encoder: ("encode", "reconstruct"),
-           GaussianPosterior: ("encode_dist", "log_px_given_z"), Sampler: ("sample",),
-           Conditional: ("decode", "label_embedding"), Translator: ("directions", "input_shape", "translate"),
-           VoiceConverter: ("convert",)}
-TINY = {"ae": {"arch": "mlp", "hidden": (8,), "latent_dim": 3}, "vae": {"arch": "mlp", "hidden": (8,), "latent_dim": 3},
-        "gan": {"arch": "mlp", "hidden": (8,), "latent_dim": 3},
-        "cgan": {"arch": "mlp", "hidden": (8,), "latent_dim": 3, "num_classes": 3, "label_dim": 2},
-        "pix2pix": {"ngf": 4, "ndf": 4}, "cyclegan": {"ngf": 4, "ndf": 4, "n_blocks": 1}}
+METHODS = {
+    LatentModel: ("latent_dim", "decode", "sample_latent", "latent_scale"),
+    Encoder: ("encode", "reconstruct"),
+    GaussianPosterior: ("encode_dist", "log_px_given_z"),
+    Sampler: ("sample",),
+    Conditional: ("decode", "label_embedding"),
+    Translator: ("directions", "input_shape", "translate"),
+    VoiceConverter: ("convert",),
+}
+TINY = {
+    "ae": {"arch": "mlp", "hidden": (8,), "latent_dim": 3},
+    "vae": {"arch": "mlp", "hidden": (8,), "latent_dim": 3},
+    "gan": {"arch": "mlp", "hidden": (8,), "latent_dim": 3},
+    "cgan": {"arch": "mlp", "hidden": (8,), "latent_dim": 3, "num_classes": 3, "label_dim": 2},
+    "pix2pix": {"ngf": 4, "ndf": 4},
+    "cyclegan": {"ngf": 4, "ndf": 4, "n_blocks": 1},
+}
 GAN_LIKE = ("gan", "cgan", "pix2pix", "cyclegan", "cyclegan-voice")
 
 
@@ -53,7 +74,9 @@ def test_families_with_reads_the_registry():
     assert families_with(Conditional) == ["cgan"]
     assert set(families_with(Translator)) >= {"pix2pix", "cyclegan", "cyclegan-voice"}
     assert supports(build_model("gan", image_shape=(1, 8, 8), arch="mlp", num_classes=2), Conditional)
-    with pytest.raises(GenlabError, match=r"model 'gan' has no encoder; reconstruct needs a model with an encoder \(ae"):
+    with pytest.raises(
+        GenlabError, match=r"model 'gan' has no encoder; reconstruct needs a model with an encoder \(ae"
+    ):
         require(tiny("gan"), Encoder, "reconstruct")
 
 
@@ -61,8 +84,12 @@ def test_class_labels_is_the_one_label_check():
     assert torch.equal(class_labels(None, 5, 3), torch.tensor([0, 1, 2, 0, 1]))
     assert torch.equal(class_labels(2, 3, 3), torch.tensor([2, 2, 2]))
     assert class_labels(None, 4, 0) is None
-    for labels, words in [(3, "outside the valid range [0, 3)"), ([0, 1], "got 2 labels for 4 images"),
-                          (0.5, "integers"), (torch.tensor([-1, 0, 0, 0]), "label -1")]:
+    for labels, words in [
+        (3, "outside the valid range [0, 3)"),
+        ([0, 1], "got 2 labels for 4 images"),
+        (0.5, "integers"),
+        (torch.tensor([-1, 0, 0, 0]), "label -1"),
+    ]:
         with pytest.raises(GenlabError, match=words.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
             class_labels(labels, 4, 3)
     with pytest.raises(GenlabError, match="needs a conditional model"):
@@ -88,6 +115,7 @@ def test_gan_decode_is_sample_and_takes_a_label_embedding():
 
 
 # ---- silent wrong results of the past: --set lr / weight_decay ignored by the GANs
+
 
 @pytest.mark.parametrize("name", GAN_LIKE)
 def test_lr_and_weight_decay_reach_every_network(name):
@@ -120,15 +148,19 @@ def test_lr_default_for_the_autoencoders():
 
 # ---- silent wrong results of the past: encode/translate and the images of load_dataset (uint8)
 
+
 @pytest.mark.parametrize("name", ["ae", "vae"])
 def test_encode_takes_uint8_or_float_and_says_what_else(name):
     model = tiny(name)
     x8 = torch.randint(0, 256, (4, 1, 8, 8), dtype=torch.uint8)
     assert torch.allclose(model.encode(x8), model.encode(x8.float() / 255), atol=1e-6)
     assert model.encode(x8[0]).shape == (1, 3)  # one (C, H, W) image
-    for bad, words in [(x8.long(), "uint8 0..255 or float in \\[0, 1\\], got torch.int64"),
-                       (x8.float(), "divide 0..255 values by 255"), (x8.float()[:, :, :4] / 255, "got 1x4x8"),
-                       (x8.numpy(), "torch tensor")]:
+    for bad, words in [
+        (x8.long(), "uint8 0..255 or float in \\[0, 1\\], got torch.int64"),
+        (x8.float(), "divide 0..255 values by 255"),
+        (x8.float()[:, :, :4] / 255, "got 1x4x8"),
+        (x8.numpy(), "torch tensor"),
+    ]:
         with pytest.raises(GenlabError, match=words) as e:
             model.encode(bad)
         assert "\n" not in str(e.value)

@@ -31,6 +31,7 @@ def tiny(**kw):
 
 # ---- history pool ----
 
+
 def test_pool_fills_first_then_returns_old_or_new_half_the_time():
     torch.manual_seed(0)
     pool = ImagePool(50)
@@ -39,7 +40,7 @@ def test_pool_fills_first_then_returns_old_or_new_half_the_time():
     assert torch.equal(pool.query(first[30:]), first[30:])
     assert pool.count == 50 and torch.equal(pool.images, first)
     new = torch.arange(1000, 5000, dtype=torch.float32).view(-1, 1, 1, 1)
-    out = torch.cat([pool.query(new[i:i + 8]) for i in range(0, len(new), 8)])
+    out = torch.cat([pool.query(new[i : i + 8]) for i in range(0, len(new), 8)])
     returned_new = (out == new).flatten()
     share_old = 1 - returned_new.float().mean().item()
     assert 0.46 < share_old < 0.54  # p = 1/2 over 4000 draws: sd 0.008
@@ -70,6 +71,7 @@ def test_pool_state_round_trip():
 
 
 # ---- losses and networks ----
+
 
 class Same(nn.Module):
     """An identity 'generator' with one (unused) parameter, so an optimizer can hold it."""
@@ -162,6 +164,7 @@ def test_save_load_round_trip(tmp_path):
 
 
 # ---- exact resume ----
+
 
 def assert_same(a, b):
     sa, sb = a.state_dict(), b.state_dict()

@@ -45,6 +45,7 @@ class CountingBatches:
 
 # ---- networks ----
 
+
 @pytest.mark.parametrize("arch", ["mlp", "dcgan"])
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("num_classes", [0, 3])
@@ -70,13 +71,15 @@ def test_networks_are_modules_and_ema_is_frozen():
     assert set(nets) == {"generator", "discriminator", "generator_ema"}
     assert all(isinstance(n, torch.nn.Module) for n in nets.values())
     assert not any(p.requires_grad for p in m.generator_ema.parameters())
-    opt_params = {id(p) for o in m.configure_optimizers(TrainConfig()).values() for g in o.param_groups
-                  for p in g["params"]}
+    opt_params = {
+        id(p) for o in m.configure_optimizers(TrainConfig()).values() for g in o.param_groups for p in g["params"]
+    }
     assert not opt_params & {id(p) for p in m.generator_ema.parameters()}
     assert set(tiny(ema=False).networks()) == {"generator", "discriminator"}
 
 
 # ---- config ----
+
 
 def test_registry_and_family():
     assert MODELS["gan"] is GAN and MODELS["cgan"] is ConditionalGAN
@@ -86,11 +89,24 @@ def test_registry_and_family():
         build_model("cgan", image_shape=(1, 8, 8))
 
 
-@pytest.mark.parametrize("field,value", [
-    ("arch", "resnet"), ("loss", "wgan"), ("d_steps", 0), ("lr_g", 0.0), ("lr_d", -1.0), ("betas", (0.5,)),
-    ("ema_decay", 1.0), ("ema_start", -1), ("num_classes", -1), ("latent_dim", 0), ("hidden", (0,)),
-    ("channels", (8, 0)), ("label_dim", 0),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("arch", "resnet"),
+        ("loss", "wgan"),
+        ("d_steps", 0),
+        ("lr_g", 0.0),
+        ("lr_d", -1.0),
+        ("betas", (0.5,)),
+        ("ema_decay", 1.0),
+        ("ema_start", -1),
+        ("num_classes", -1),
+        ("latent_dim", 0),
+        ("hidden", (0,)),
+        ("channels", (8, 0)),
+        ("label_dim", 0),
+    ],
+)
 def test_config_validation_names_the_field(field, value):
     with pytest.raises(GenlabError, match=field):
         GANConfig(**{field: value})
@@ -98,16 +114,36 @@ def test_config_validation_names_the_field(field, value):
 
 def test_set_strings_reach_every_gan_option():
     configs = {"model": GANConfig(image_shape=(1, 8, 8)), "train": TrainConfig()}
-    out = apply_settings(configs, {"loss": "minimax", "d_steps": "5", "spectral_norm": "true", "ema": "false",
-                                   "lr_d": "4e-4", "betas": "0.0,0.9", "channels": "8,16", "arch": "mlp"})
+    out = apply_settings(
+        configs,
+        {
+            "loss": "minimax",
+            "d_steps": "5",
+            "spectral_norm": "true",
+            "ema": "false",
+            "lr_d": "4e-4",
+            "betas": "0.0,0.9",
+            "channels": "8,16",
+            "arch": "mlp",
+        },
+    )
     cfg = out["model"]
-    assert (cfg.loss, cfg.d_steps, cfg.spectral_norm, cfg.ema, cfg.lr_d, cfg.betas, cfg.channels, cfg.arch) == \
-        ("minimax", 5, True, False, 4e-4, (0.0, 0.9), (8, 16), "mlp")
+    assert (cfg.loss, cfg.d_steps, cfg.spectral_norm, cfg.ema, cfg.lr_d, cfg.betas, cfg.channels, cfg.arch) == (
+        "minimax",
+        5,
+        True,
+        False,
+        4e-4,
+        (0.0, 0.9),
+        (8, 16),
+        "mlp",
+    )
     with pytest.raises(GenlabError, match="loss"):
         apply_settings(configs, {"loss": "wasserstein"})
 
 
 # ---- the algorithm ----
+
 
 @pytest.mark.parametrize("k", [1, 3])
 def test_d_steps_k_updates_of_d_per_update_of_g(k):
@@ -215,11 +251,13 @@ def test_ema_moves_toward_g():
     assert dist() < before
     m2 = tiny(ema_start=5)
     m2.train_step(CountingBatches(), m2.configure_optimizers(TrainConfig()), 0)
-    assert all(torch.equal(e, g) for e, g in zip(m2.generator_ema.state_dict().values(),
-                                                  m2.generator.state_dict().values()))
+    assert all(
+        torch.equal(e, g) for e, g in zip(m2.generator_ema.state_dict().values(), m2.generator.state_dict().values())
+    )
 
 
 # ---- conditional ----
+
 
 def test_cgan_labels():
     m = tiny(num_classes=10)
@@ -287,6 +325,7 @@ def test_default_cgan_on_a_tiny_folder_keeps_noise_apart(tmp_path):
 
 # ---- persistence ----
 
+
 @pytest.mark.parametrize("kw", [dict(arch="dcgan", spectral_norm=True, num_classes=3), dict(arch="mlp")])
 def test_save_load_round_trip(tmp_path, kw):
     m = tiny(**kw)
@@ -294,8 +333,11 @@ def test_save_load_round_trip(tmp_path, kw):
     for s in range(3):
         m.train_step(CountingBatches(labels=kw.get("num_classes")), opts, s)
     checkpoint.save_weights(m, tmp_path, 3)
-    assert {p.name for p in tmp_path.glob("*.safetensors")} == \
-        {"generator.safetensors", "discriminator.safetensors", "generator_ema.safetensors"}
+    assert {p.name for p in tmp_path.glob("*.safetensors")} == {
+        "generator.safetensors",
+        "discriminator.safetensors",
+        "generator_ema.safetensors",
+    }
     m2 = tiny(**kw)
     assert checkpoint.load_weights(m2, tmp_path) == 3
     for a, b in zip(m.state_dict().values(), m2.state_dict().values()):

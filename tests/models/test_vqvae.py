@@ -67,7 +67,9 @@ def test_prior_is_the_code_frequency_per_position():
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("vq") / "vq"
-    genlab.train("vqvae", "digits", out, steps=40, quiet=True, settings={"channels": "8", "batch_size": 32, "log_every": 10})
+    genlab.train(
+        "vqvae", "digits", out, steps=40, quiet=True, settings={"channels": "8", "batch_size": 32, "log_every": 10}
+    )
     return out
 
 
@@ -83,8 +85,16 @@ def test_training_lowers_the_loss_and_round_trips(run):
     assert torch.equal(a.sample(4, torch.Generator().manual_seed(0)), b.sample(4, torch.Generator().manual_seed(0)))
 
 
-@pytest.mark.parametrize("argv", [["sample", "--n", "8"], ["reconstruct"], ["traverse", "--top", "3"],
-                                  ["interpolate", "--pairs", "2"], ["interpolate", "--prior", "--pairs", "1"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sample", "--n", "8"],
+        ["reconstruct"],
+        ["traverse", "--top", "3"],
+        ["interpolate", "--pairs", "2"],
+        ["interpolate", "--prior", "--pairs", "1"],
+    ],
+)
 def test_every_picture_command(run, tmp_path, argv):
     out = tmp_path / "x.png"
     assert main([argv[0], str(run), "--out", str(out), *argv[1:]]) == 0 and out.stat().st_size > 0

@@ -18,8 +18,9 @@ from genlab.errors import GenlabError
 from genlab.training import distributed
 
 TORCHRUN = os.path.join(os.path.dirname(sys.executable), "torchrun")
-pytestmark = pytest.mark.skipif(not os.path.exists(TORCHRUN) and shutil.which("torchrun") is None,
-                                reason="torchrun not installed")
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(TORCHRUN) and shutil.which("torchrun") is None, reason="torchrun not installed"
+)
 COMMON = ["--data", "digits", "--quiet", "--set", "batch_size=32", "--set", "checkpoint_every=4"]
 # a conv VAE (BatchNorm in encoder and decoder; reparameterisation noise) and a DCGAN (BatchNorm in G and in D)
 VAE = ["--model", "vae", "--set", "channels=8,16", "--set", "latent_dim=4", *COMMON]
@@ -28,9 +29,17 @@ GAN = ["--model", "gan", "--set", "channels=8,16", "--set", "latent_dim=8", "--s
 
 def _genlab(args: list[str], procs: int) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    launch = [sys.executable, "-m", "genlab"] if procs == 1 else [
-        TORCHRUN if os.path.exists(TORCHRUN) else "torchrun", "--standalone", f"--nproc_per_node={procs}",
-        "-m", "genlab"]
+    launch = (
+        [sys.executable, "-m", "genlab"]
+        if procs == 1
+        else [
+            TORCHRUN if os.path.exists(TORCHRUN) else "torchrun",
+            "--standalone",
+            f"--nproc_per_node={procs}",
+            "-m",
+            "genlab",
+        ]
+    )
     r = subprocess.run([*launch, *args], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
 

@@ -86,8 +86,11 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path, digits_data):
         return out
 
     m.loss = exploding
-    with pytest.raises(GenlabError, match=r"diverged at step 31 \(losses loss=nan.*step 23\) is kept.*"
-                                          r"--resume .* --set lr=0.0001"):
+    with pytest.raises(
+        GenlabError,
+        match=r"diverged at step 31 \(losses loss=nan.*step 23\) is kept.*"
+        r"--resume .* --set lr=0.0001",
+    ):
         fit(m, train, TrainConfig(steps=60, batch_size=64, log_every=5), tmp_path, resume=True, quiet=True)
     assert (checkpoint.latest(tmp_path) / "model.safetensors").read_bytes() == before
 
@@ -114,7 +117,6 @@ def test_corrupt_and_foreign_checkpoints(tmp_path, digits_data):
         def __reduce__(self):
             return (print, ("pwned",))
 
-    torch.save({"x": Evil()}, folder / "training_state.pt", _use_new_zipfile_serialization=True,
-               pickle_module=pickle)
+    torch.save({"x": Evil()}, folder / "training_state.pt", _use_new_zipfile_serialization=True, pickle_module=pickle)
     with pytest.raises(GenlabError, match="corrupted"):
         checkpoint.load_state(tmp_path)

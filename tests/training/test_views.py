@@ -33,8 +33,9 @@ def test_the_step_sees_its_views_and_the_model_keeps_its_networks():
     plain = model.generator
     with views.swapped(model, step_views):
         assert isinstance(model.generator, views.Autocast) and model.generator.module is plain
-    assert model.generator is plain and set(model.state_dict()) == set(build_model(
-        "gan", image_shape=(1, 8, 8), arch="mlp", hidden=(8,), latent_dim=2, ema=False).state_dict())
+    assert model.generator is plain and set(model.state_dict()) == set(
+        build_model("gan", image_shape=(1, 8, 8), arch="mlp", hidden=(8,), latent_dim=2, ema=False).state_dict()
+    )
     whole = build_model("vae", image_shape=(1, 8, 8), arch="mlp", hidden=(8,), latent_dim=2)
     assert views.make(whole, whole.configure_optimizers(TrainConfig()), Dist(), torch.device("cpu"), amp=True) == {}
     assert isinstance(whole.replica, views.Autocast)  # the default train_step runs the objective through it

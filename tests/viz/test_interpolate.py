@@ -4,13 +4,12 @@ import math
 
 import pytest
 import torch
+from viz_fakes import FakeVAE, fake_data, tiny
 
 from genlab.data.base import to_float
 from genlab.errors import GenlabError
 from genlab.viz.interpolate import interpolate, lerp, slerp
 from genlab.viz.traverse import decode_latents
-
-from viz_fakes import FakeVAE, fake_data, tiny
 
 
 def test_lerp_and_slerp_paths():
@@ -63,13 +62,16 @@ def test_conditional_gan_between_labels():
     assert interpolate(cgan, pairs=1, steps=3, label=2).shape == (3, 1, 8, 8)
 
 
-@pytest.mark.parametrize("kw, message", [
-    (dict(images=[0, 1, 2]), "needs 2 x pairs = 8 test indices"),
-    (dict(images=[0, 1, 2, 99, 3, 4, 5, 6]), "outside the test set"),
-    (dict(method="cubic"), "unknown method 'cubic'"),
-    (dict(steps=1), "steps must be an integer >= 2"),
-    (dict(labels=(0, 1)), "conditional model"),
-])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(images=[0, 1, 2]), "needs 2 x pairs = 8 test indices"),
+        (dict(images=[0, 1, 2, 99, 3, 4, 5, 6]), "outside the test set"),
+        (dict(method="cubic"), "unknown method 'cubic'"),
+        (dict(steps=1), "steps must be an integer >= 2"),
+        (dict(labels=(0, 1)), "conditional model"),
+    ],
+)
 def test_bad_input(kw, message):
     with pytest.raises(GenlabError, match=message):
         interpolate(FakeVAE(), data=fake_data(), **kw)

@@ -3,11 +3,10 @@
 import pytest
 import torch
 from PIL import Image
+from viz_fakes import tiny
 
 from genlab.errors import GenlabError
 from genlab.viz.latent_map import grid_codes, latent_map, latent_maps, region
-
-from viz_fakes import tiny
 
 
 def test_grid_codes_rows_from_the_top():

@@ -2,11 +2,10 @@
 
 import pytest
 import torch
+from viz_fakes import FakeAE, FakeVAE, fake_data, tiny
 
 from genlab.errors import GenlabError
 from genlab.viz.traverse import dimension_order, traversal_codes, traverse
-
-from viz_fakes import FakeAE, FakeVAE, fake_data, tiny
 
 
 def kl(logvar):
@@ -39,8 +38,9 @@ def test_only_the_swept_dimension_changes():
 
 def test_traversal_codes_is_pure_and_exact():
     z0 = torch.tensor([1.0, 2.0, 3.0])
-    codes = traversal_codes(z0, [2], torch.tensor([-1.0, 0.0, 1.0]), center=torch.tensor([0, 0, 10.0]),
-                            scale=torch.tensor([1, 1, 2.0]))
+    codes = traversal_codes(
+        z0, [2], torch.tensor([-1.0, 0.0, 1.0]), center=torch.tensor([0, 0, 10.0]), scale=torch.tensor([1, 1, 2.0])
+    )
     assert torch.equal(codes, torch.tensor([[1, 2, 8.0], [1, 2, 10.0], [1, 2, 12.0]]))
 
 
@@ -90,13 +90,16 @@ def test_gan_and_conditional_gan():
         traverse(cgan, label=4)
 
 
-@pytest.mark.parametrize("kw, message", [
-    (dict(dims=[4]), "dimension 4 is out of range; this model's latent has 4 dimensions"),
-    (dict(dims=[-1]), "out of range"),
-    (dict(value_range=(3, -3)), "LOW < HIGH"),
-    (dict(steps=1), "steps must be an integer >= 2"),
-    (dict(from_image=40), "outside the test set"),
-])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(dims=[4]), "dimension 4 is out of range; this model's latent has 4 dimensions"),
+        (dict(dims=[-1]), "out of range"),
+        (dict(value_range=(3, -3)), "LOW < HIGH"),
+        (dict(steps=1), "steps must be an integer >= 2"),
+        (dict(from_image=40), "outside the test set"),
+    ],
+)
 def test_bad_input(kw, message):
     with pytest.raises(GenlabError, match=message):
         traverse(FakeVAE(), data=fake_data(), **kw)

@@ -33,7 +33,7 @@ class FakeVAE(nn.Module):
         self.latent_dim = self.config.latent_dim
 
     def encode_dist(self, x):
-        mu = x.flatten(1)[:, :self.config.latent_dim] * 0  # (B, D) zeros: KL depends on logvar only
+        mu = x.flatten(1)[:, : self.config.latent_dim] * 0  # (B, D) zeros: KL depends on logvar only
         mu = mu + x.flatten(1)[:, :1] * 1e-3  # tiny dependence on x, so codes differ per image
         return mu, self.logvar.expand_as(mu)
 
@@ -66,7 +66,7 @@ class FakeAE(nn.Module):
         self.latent_dim = self.config.latent_dim
 
     def encode(self, x):
-        return x.flatten(1)[:, :self.config.latent_dim] * self.scales
+        return x.flatten(1)[:, : self.config.latent_dim] * self.scales
 
     def decode(self, z):
         self.seen.append(z.detach().clone())

@@ -30,27 +30,57 @@ SPLITS = ("train", "test")
 
 # name -> (short description, loader(split) -> ImageData, available() -> bool)
 _BUILTINS = {
-    "fashion-mnist": ("Fashion-MNIST: 60k/10k 28x28 grayscale garments, 10 classes",
-                      lambda split: idx.load_idx_dataset("fashion-mnist", split),
-                      lambda: idx.is_available("fashion-mnist")),
-    "mnist": ("MNIST: 60k/10k 28x28 grayscale handwritten digits, 10 classes",
-              lambda split: idx.load_idx_dataset("mnist", split),
-              lambda: idx.is_available("mnist")),
-    "digits": ("scikit-learn digits: 1,500/297 8x8 grayscale digits, 10 classes (always available)",
-               load_digits, lambda: True),
-    "dsprites": ("dSprites: 64x64 binary shapes with 5 factors (100k/10k subset of 737,280)",
-                 load_dsprites, lambda: True),
-    "edges2fashion": ("paired: binary edge map (A) <-> Fashion-MNIST garment (B), 60k/10k 28x28",
-                      load_edges2fashion, lambda: idx.is_available("fashion-mnist")),
-    "maps": ("paired: aerial view (A) <-> flat-colour map (B) of generated layouts, 2,000/200 64x64 RGB",
-             load_maps, lambda: True),
-    "fashion-stripes": ("unpaired: plain garments (A) / striped garments (B), disjoint halves, 30k/5k each, 28x28",
-                        load_fashion_stripes, lambda: idx.is_available("fashion-mnist")),
-    "voices": (("unpaired voices: WORLD features of a low (A) and a high (B) espeak-ng voice, disjoint sentences "
-                "(test: 12 held-out sentences read by both); small, for tests"), load_voices, espeak_available),
-    "recorded-voices": (("unpaired voices: festival's kal (male, A) and CMU ARCTIC SLT (female, B), voices built "
-                         "from recordings, 54 + 54 disjoint sentences (test: 20 held-out read by both)"),
-                        load_recorded_voices, festival_available),
+    "fashion-mnist": (
+        "Fashion-MNIST: 60k/10k 28x28 grayscale garments, 10 classes",
+        lambda split: idx.load_idx_dataset("fashion-mnist", split),
+        lambda: idx.is_available("fashion-mnist"),
+    ),
+    "mnist": (
+        "MNIST: 60k/10k 28x28 grayscale handwritten digits, 10 classes",
+        lambda split: idx.load_idx_dataset("mnist", split),
+        lambda: idx.is_available("mnist"),
+    ),
+    "digits": (
+        "scikit-learn digits: 1,500/297 8x8 grayscale digits, 10 classes (always available)",
+        load_digits,
+        lambda: True,
+    ),
+    "dsprites": (
+        "dSprites: 64x64 binary shapes with 5 factors (100k/10k subset of 737,280)",
+        load_dsprites,
+        lambda: True,
+    ),
+    "edges2fashion": (
+        "paired: binary edge map (A) <-> Fashion-MNIST garment (B), 60k/10k 28x28",
+        load_edges2fashion,
+        lambda: idx.is_available("fashion-mnist"),
+    ),
+    "maps": (
+        "paired: aerial view (A) <-> flat-colour map (B) of generated layouts, 2,000/200 64x64 RGB",
+        load_maps,
+        lambda: True,
+    ),
+    "fashion-stripes": (
+        "unpaired: plain garments (A) / striped garments (B), disjoint halves, 30k/5k each, 28x28",
+        load_fashion_stripes,
+        lambda: idx.is_available("fashion-mnist"),
+    ),
+    "voices": (
+        (
+            "unpaired voices: WORLD features of a low (A) and a high (B) espeak-ng voice, disjoint sentences "
+            "(test: 12 held-out sentences read by both); small, for tests"
+        ),
+        load_voices,
+        espeak_available,
+    ),
+    "recorded-voices": (
+        (
+            "unpaired voices: festival's kal (male, A) and CMU ARCTIC SLT (female, B), voices built "
+            "from recordings, 54 + 54 disjoint sentences (test: 20 held-out read by both)"
+        ),
+        load_recorded_voices,
+        festival_available,
+    ),
 }
 
 DATASETS: dict[str, str] = {name: entry[0] for name, entry in _BUILTINS.items()}
@@ -67,8 +97,9 @@ def list_datasets() -> list[tuple[str, str, bool]]:
     return [(name, desc, bool(avail())) for name, (desc, _, avail) in _BUILTINS.items()]
 
 
-def load_dataset(name: str, split: str = "train", image_size: int | None = None,
-                 paired: bool | None = None) -> ImageData:
+def load_dataset(
+    name: str, split: str = "train", image_size: int | None = None, paired: bool | None = None
+) -> ImageData:
     """Load a built-in dataset by name, or an image folder by path, as an in-memory ImageData.
 
     split: "train" or "test". image_size: square side to resize to (default: the native size; a
@@ -87,8 +118,10 @@ def load_dataset(name: str, split: str = "train", image_size: int | None = None,
             channels = data.images.shape[1] + (data.pair.shape[1] if data.pair is not None else 0)
             need = len(data) * channels * image_size**2
             if need > MAX_BYTES:
-                raise GenlabError(f"{name} at --image-size {image_size} needs {need / 1024**3:.1f} GB in memory, "
-                                  f"above genlab's {MAX_BYTES / 1024**3:.0f} GB; pass a smaller --image-size")
+                raise GenlabError(
+                    f"{name} at --image-size {image_size} needs {need / 1024**3:.1f} GB in memory, "
+                    f"above genlab's {MAX_BYTES / 1024**3:.0f} GB; pass a smaller --image-size"
+                )
             data.images = resize_images(data.images, image_size)
             if data.pair is not None:
                 data.pair = resize_images(data.pair, image_size)
@@ -98,8 +131,9 @@ def load_dataset(name: str, split: str = "train", image_size: int | None = None,
         return load_voice_folder(path, split)
     if path.exists() or any(sep in name for sep in ("/", "\\")) or name.startswith("."):
         return load_folder(path, split, image_size, paired)
-    raise GenlabError(f"unknown dataset '{name}'; choose one of: {', '.join(sorted(_BUILTINS))}, "
-                      "or give the path of an image folder")
+    raise GenlabError(
+        f"unknown dataset '{name}'; choose one of: {', '.join(sorted(_BUILTINS))}, or give the path of an image folder"
+    )
 
 
 def load_run_data(meta: dict, split: str = "train") -> ImageData:
@@ -127,7 +161,20 @@ def summary(train: ImageData, test: ImageData) -> str:
     return f"data {train.name}: " + ", ".join(parts)
 
 
-__all__ = ["DATASETS", "DSprites", "ImageData", "combine_unpaired", "list_datasets", "load_dataset",
-           "load_image_folder", "load_paired_folder", "load_run_data", "load_unpaired_folder", "register_dataset",
-           "resize_images", "summary", "to_float",
-           "to_uint8"]
+__all__ = [
+    "DATASETS",
+    "DSprites",
+    "ImageData",
+    "combine_unpaired",
+    "list_datasets",
+    "load_dataset",
+    "load_image_folder",
+    "load_paired_folder",
+    "load_run_data",
+    "load_unpaired_folder",
+    "register_dataset",
+    "resize_images",
+    "summary",
+    "to_float",
+    "to_uint8",
+]

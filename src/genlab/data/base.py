@@ -33,14 +33,16 @@ class ImageData:
 
     def __post_init__(self):
         if self.images.dtype not in (torch.uint8, torch.float32) or self.images.ndim != 4:
-            raise ValueError(f"images must be uint8 (N, C, H, W) (or float32 features), got {self.images.dtype} "
-                             f"{tuple(self.images.shape)}")
+            raise ValueError(
+                f"images must be uint8 (N, C, H, W) (or float32 features), got {self.images.dtype} "
+                f"{tuple(self.images.shape)}"
+            )
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
     @property
-    def shape(self) -> tuple[int, int, int]:
+    def shape(self) -> tuple[int, ...]:
         """(C, H, W) of one image."""
         return tuple(self.images.shape[1:])
 
@@ -52,11 +54,20 @@ class ImageData:
             return int(self.labels.max()) + 1
         return None
 
-    def subset(self, idx: torch.Tensor) -> "ImageData":
+    def subset(self, idx: torch.Tensor) -> ImageData:
         """A new ImageData holding rows ``idx`` (a view-free index copy)."""
         pick = lambda t: None if t is None else t[idx]  # noqa: E731
-        return ImageData(self.name, self.images[idx], pick(self.labels), self.classes, pick(self.factors),
-                         self.factor_sizes, self.factor_names, pick(self.pair), dict(self.meta))
+        return ImageData(
+            self.name,
+            self.images[idx],
+            pick(self.labels),
+            self.classes,
+            pick(self.factors),
+            self.factor_sizes,
+            self.factor_names,
+            pick(self.pair),
+            dict(self.meta),
+        )
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
@@ -79,12 +90,12 @@ def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
     n, c, h, w = images.shape
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
-    images = images[:, :, top:top + side, left:left + side]
+    images = images[:, :, top : top + side, left : left + side]
     if side == size:
         return images.contiguous()
     out = torch.empty((n, c, size, size), dtype=torch.uint8)
     for a in range(0, n, 4096):
-        x = images[a:a + 4096].float()
+        x = images[a : a + 4096].float()
         y = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        out[a:a + 4096] = y.round_().clamp_(0, 255).to(torch.uint8)
+        out[a : a + 4096] = y.round_().clamp_(0, 255).to(torch.uint8)
     return out

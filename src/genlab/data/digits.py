@@ -24,6 +24,9 @@ def load_digits(split: str = "train") -> ImageData:
         images=torch.from_numpy(images[idx]).unsqueeze(1),
         labels=torch.from_numpy(bunch.target[idx].astype(np.int64)),
         classes=[str(d) for d in range(10)],
-        meta={"split": split, "source": "sklearn.datasets.load_digits",
-              "subset": f"seeded permutation (seed {SPLIT_SEED}): {TEST_SIZE} test, the rest train"},
+        meta={
+            "split": split,
+            "source": "sklearn.datasets.load_digits",
+            "subset": f"seeded permutation (seed {SPLIT_SEED}): {TEST_SIZE} test, the rest train",
+        },
     )

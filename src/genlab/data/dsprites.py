@@ -53,7 +53,7 @@ FACTOR_VALUES = {
     "posX": np.linspace(0.0, 1.0, 32),
     "posY": np.linspace(0.0, 1.0, 32),
 }
-_STRIDES = np.array([int(np.prod(FACTOR_SIZES[i + 1:])) for i in range(6)], dtype=np.int64)
+_STRIDES = np.array([int(np.prod(FACTOR_SIZES[i + 1 :])) for i in range(6)], dtype=np.int64)
 
 PATCH = 32  # base sprites are drawn on a 32x32 patch, centre at (15.5, 15.5)
 SIZE = 64
@@ -117,7 +117,7 @@ def render(factors, chunk: int = 16384) -> np.ndarray:
     out = np.zeros((len(f), SIZE, SIZE), dtype=np.uint8)
     ar = np.arange(PATCH)
     for a in range(0, len(f), chunk):
-        g = f[a:a + chunk]
+        g = f[a : a + chunk]
         rows = g[:, 5, None, None] + ar[None, :, None]  # (b, 32, 1)  posY -> row offset
         cols = g[:, 4, None, None] + ar[None, None, :]  # (b, 1, 32)  posX -> column offset
         b = np.arange(a, a + len(g))[:, None, None]
@@ -140,7 +140,7 @@ def render_grid(path: Path) -> Path:
         np.lib.format.write_array_header_1_0(fobj, header)
         canvas = np.zeros((SIZE + PATCH - 1, SIZE + PATCH - 1), dtype=np.uint8)  # (95, 95), patch at 31
         for patch in base:
-            canvas[31:31 + PATCH, 31:31 + PATCH] = patch
+            canvas[31 : 31 + PATCH, 31 : 31 + PATCH] = patch
             # window (a, b) = canvas[a:a+64, b:b+64] holds the patch at offset (31-a, 31-b)
             w = window(canvas, (SIZE, SIZE))[::-1, ::-1]  # (posY, posX, 64, 64)
             # grid order is posX-major: (posX, posY, 64, 64)
@@ -165,19 +165,25 @@ def _check_npz(path: Path) -> str:
             sha256.update(block)
     if sha1.hexdigest() == NPZ_SHA1:
         return sha256.hexdigest()
-    bad = GenlabError(f"{path} is not the original dSprites npz (unknown hash and wrong contents); delete it "
-                      "and genlab renders dSprites itself")
+    bad = GenlabError(
+        f"{path} is not the original dSprites npz (unknown hash and wrong contents); delete it "
+        "and genlab renders dSprites itself"
+    )
     try:
         with np.load(path, allow_pickle=False) as z:
             classes = z["latents_classes"]
             with z.zip.open("imgs.npy") as member:
                 np.lib.format.read_magic(member)
-                shape, _, dtype = np.lib.format._read_array_header(member, (1, 0))
+                shape, _, dtype = np.lib.format._read_array_header(member, (1, 0))  # type: ignore[attr-defined]
     except Exception:
         raise bad from None
     probe = np.array([0, 1, 1234, 456789, NUM_IMAGES - 1])
-    if shape != (NUM_IMAGES, SIZE, SIZE) or dtype != np.uint8 or classes.shape != (NUM_IMAGES, 6) \
-            or not np.array_equal(classes[probe], factors_of(probe)):
+    if (
+        shape != (NUM_IMAGES, SIZE, SIZE)
+        or dtype != np.uint8
+        or classes.shape != (NUM_IMAGES, 6)
+        or not np.array_equal(classes[probe], factors_of(probe))
+    ):
         raise bad
     return sha256.hexdigest()
 
@@ -216,8 +222,10 @@ class DSprites:
             raise GenlabError(f"unknown dSprites source '{source}'; choose one of: auto, grid, npz, render")
         npz = find_npz() if source in ("auto", "npz") else None
         if source == "npz" and npz is None:
-            raise GenlabError(f"{NPZ_NAME} was not found; put it in {paths.cache_root() / 'dsprites'} "
-                              "or set GENLAB_DATA to a folder holding dsprites/")
+            raise GenlabError(
+                f"{NPZ_NAME} was not found; put it in {paths.cache_root() / 'dsprites'} "
+                "or set GENLAB_DATA to a folder holding dsprites/"
+            )
         self.source = "npz" if npz is not None else ("grid" if source == "grid" else "render")
         self._npz = npz
         self._packed: np.ndarray | None = None
@@ -226,6 +234,7 @@ class DSprites:
         """All images bit-packed, (N, 512) uint8 (memory-mapped); built and cached on first use."""
         if self._packed is None:
             if self.source == "npz":
+                assert self._npz is not None  # source 'npz' means a file was found
                 digest = _check_npz(self._npz)
                 target = paths.cache_dir("dsprites") / f"npz_{digest[:16]}_packed.npy"
                 if not target.is_file():
@@ -279,7 +288,7 @@ def split_indices(split: str) -> np.ndarray:
     """The fixed, disjoint image indices of the train (100k) and test (10k) subsets, in seeded
     random order (so the first images of a split already show every shape, size and place)."""
     perm = np.random.default_rng(SPLIT_SEED).permutation(NUM_IMAGES)
-    return perm[:TEST_SIZE] if split == "test" else perm[TEST_SIZE:TEST_SIZE + TRAIN_SIZE]
+    return perm[:TEST_SIZE] if split == "test" else perm[TEST_SIZE : TEST_SIZE + TRAIN_SIZE]
 
 
 def load_dsprites(split: str = "train", image_size: int | None = None, source: str = "auto") -> ImageData:
@@ -299,7 +308,11 @@ def load_dsprites(split: str = "train", image_size: int | None = None, source: s
         factors=torch.from_numpy(factors_of(idx)),
         factor_sizes=list(FACTOR_SIZES),
         factor_names=list(FACTOR_NAMES),
-        meta={"split": split, "source": ds.source,
-              "subset": f"{n} of {NUM_IMAGES} images, fixed seeded permutation (seed {SPLIT_SEED}); "
-                        "train and test disjoint", "indices_seed": SPLIT_SEED},
+        meta={
+            "split": split,
+            "source": ds.source,
+            "subset": f"{n} of {NUM_IMAGES} images, fixed seeded permutation (seed {SPLIT_SEED}); "
+            "train and test disjoint",
+            "indices_seed": SPLIT_SEED,
+        },
     )

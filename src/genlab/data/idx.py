@@ -29,11 +29,19 @@ from genlab.data.base import ImageData
 from genlab.errors import GenlabError
 
 # IDX type byte -> numpy dtype (big-endian)
-_IDX_DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
-               0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+_IDX_DTYPES: dict[int, np.dtype] = {
+    0x08: np.dtype("u1"),
+    0x09: np.dtype("i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
 
-FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-         "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 
 
 @dataclass(frozen=True)
@@ -52,8 +60,10 @@ SOURCES: dict[str, IdxSource] = {
     # Debian's dataset-fashion-mnist (whose .gz files are re-compressed and hash differently:
     # train-images b0564c3e..., train-labels 0ae29f65..., t10k-images cc1d090a..., t10k-labels 8d3605d1...).
     "fashion-mnist": IdxSource(
-        urls=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-              "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/"),
+        urls=(
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+            "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
+        ),
         raw_sha256={
             "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
             "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
@@ -66,8 +76,18 @@ SOURCES: dict[str, IdxSource] = {
             "t10k-images-idx3-ubyte": "78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229",
             "t10k-labels-idx1-ubyte": "42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf",
         },
-        classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                 "Ankle boot"),
+        classes=(
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ),
         install_hint="or run `apt-get install dataset-fashion-mnist`",
     ),
     # http://yann.lecun.com/exdb/mnist/ (often unreachable; PyTorch's mirror serves the same bytes).
@@ -94,8 +114,10 @@ SOURCES: dict[str, IdxSource] = {
 def parse_idx(data: bytes, where: str = "IDX data") -> np.ndarray:
     """Parse the bytes of one (uncompressed) IDX file into a numpy array (native byte order)."""
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise GenlabError(f"{where} is not an IDX file (bad magic number {data[:4].hex() or 'empty'}); "
-                          "replace it with the official file")
+        raise GenlabError(
+            f"{where} is not an IDX file (bad magic number {data[:4].hex() or 'empty'}); "
+            "replace it with the official file"
+        )
     dtype, ndim = _IDX_DTYPES[data[2]], data[3]
     header = 4 + 4 * ndim
     if len(data) < header:
@@ -104,8 +126,10 @@ def parse_idx(data: bytes, where: str = "IDX data") -> np.ndarray:
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(data) - header != expected:
         state = "truncated" if len(data) - header < expected else "longer than its header says"
-        raise GenlabError(f"{where} is {state} ({len(data) - header} data bytes, expected {expected} for shape "
-                          f"{shape}); delete it and get the file again")
+        raise GenlabError(
+            f"{where} is {state} ({len(data) - header} data bytes, expected {expected} for shape "
+            f"{shape}); delete it and get the file again"
+        )
     return np.frombuffer(data, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="), copy=False)
 
 
@@ -170,10 +194,12 @@ def download(name: str) -> Path:
                 last = e
                 continue
             if hashlib.sha256(data).hexdigest() != want:
-                last = GenlabError(f"the download of {base}{stem}.gz has the wrong SHA-256; try again later, "
-                                   f"or put the official files in {dest}")
+                last = GenlabError(
+                    f"the download of {base}{stem}.gz has the wrong SHA-256; try again later, "
+                    f"or put the official files in {dest}"
+                )
                 continue
-            paths.atomic_write(target, lambda f: f.write(data))
+            paths.atomic_write(target, lambda f: f.write(data))  # noqa: B023 - called at once
             break
         else:
             raise last if isinstance(last, GenlabError) else OSError(str(last))
@@ -186,7 +212,8 @@ def _missing_error(name: str) -> GenlabError:
     return GenlabError(
         f"dataset '{name}' was not found on disk and could not be downloaded (offline?); get it one of three "
         f"ways: set GENLAB_DATA to a folder holding {name}/ with {files}, put those files in "
-        f"{paths.cache_root() / name}, {src.install_hint}")
+        f"{paths.cache_root() / name}, {src.install_hint}"
+    )
 
 
 def load_idx_dataset(name: str, split: str = "train") -> ImageData:
@@ -210,13 +237,17 @@ def load_idx_dataset(name: str, split: str = "train") -> ImageData:
         data = read_file(path)
         digest = hashlib.sha256(data).hexdigest()
         if digest != src.raw_sha256[stem]:
-            raise GenlabError(f"{path} is not the official {name} file (SHA-256 {digest[:12]}... differs from "
-                              f"{src.raw_sha256[stem][:12]}...); delete it so genlab looks elsewhere or downloads it")
+            raise GenlabError(
+                f"{path} is not the official {name} file (SHA-256 {digest[:12]}... differs from "
+                f"{src.raw_sha256[stem][:12]}...); delete it so genlab looks elsewhere or downloads it"
+            )
         arrays.append(parse_idx(data, str(path)))
     images, labels = arrays
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise GenlabError(f"{found[0]} and {found[1]} do not fit together (shapes {images.shape}, {labels.shape}); "
-                          "replace them with the official files")
+        raise GenlabError(
+            f"{found[0]} and {found[1]} do not fit together (shapes {images.shape}, {labels.shape}); "
+            "replace them with the official files"
+        )
     return ImageData(
         name=name,
         images=torch.from_numpy(images.copy()).unsqueeze(1),  # (N, 1, 28, 28)

@@ -26,6 +26,7 @@ Both are built in a few seconds, vectorised, and cached in memory (a fresh Image
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -62,8 +63,10 @@ def _shift_sum(x: torch.Tensor, taps: list[float], dim: int) -> torch.Tensor:
     copies (single-channel conv2d is slow on CPU for many small images)."""
     r = len(taps) // 2
     n = x.shape[dim]
-    xp = torch.cat([x.narrow(dim, 0, 1).expand_as(x.narrow(dim, 0, r)), x,
-                    x.narrow(dim, n - 1, 1).expand_as(x.narrow(dim, 0, r))], dim)
+    xp = torch.cat(
+        [x.narrow(dim, 0, 1).expand_as(x.narrow(dim, 0, r)), x, x.narrow(dim, n - 1, 1).expand_as(x.narrow(dim, 0, r))],
+        dim,
+    )
     out = torch.zeros_like(x)
     for i, t in enumerate(taps):
         if t != 0:
@@ -73,7 +76,7 @@ def _shift_sum(x: torch.Tensor, taps: list[float], dim: int) -> torch.Tensor:
 
 def _gaussian_taps(sigma: float) -> list[float]:
     r = max(1, round(2 * sigma))
-    g = torch.exp(-torch.arange(-r, r + 1, dtype=torch.float32) ** 2 / (2 * sigma**2))
+    g = torch.exp(-(torch.arange(-r, r + 1, dtype=torch.float32) ** 2) / (2 * sigma**2))
     return (g / g.sum()).tolist()
 
 
@@ -83,7 +86,7 @@ def edge_map(images: torch.Tensor, chunk: int = 10_000) -> torch.Tensor:
     gauss = _gaussian_taps(EDGE_SIGMA)
     tan22 = 0.41421356  # tan(22.5 deg): sector boundaries of the gradient direction
     for a in range(0, images.shape[0], chunk):
-        x = images[a:a + chunk, 0].float()  # (n, H, W)
+        x = images[a : a + chunk, 0].float()  # (n, H, W)
         if images.dtype == torch.uint8:
             x = x / 255.0
         x = _shift_sum(_shift_sum(x, gauss, 1), gauss, 2)  # separable Gaussian blur
@@ -98,19 +101,21 @@ def edge_map(images: torch.Tensor, chunk: int = 10_000) -> torch.Tensor:
         same_sign = (gx * gy) > 0  # gradient towards down-right / up-left
         mp = F.pad(mag, [1, 1, 1, 1])
         h, w = mag.shape[-2:]
-        nb = lambda dy, dx: mp[:, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]  # noqa: E731
-        peak_ok = ((horizontal & (mag >= nb(0, 1)) & (mag >= nb(0, -1)))
-                   | (vertical & (mag >= nb(1, 0)) & (mag >= nb(-1, 0)))
-                   | (diag & same_sign & (mag >= nb(1, 1)) & (mag >= nb(-1, -1)))
-                   | (diag & ~same_sign & (mag >= nb(1, -1)) & (mag >= nb(-1, 1))))
+        nb = lambda dy, dx: mp[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]  # noqa: E731, B023 - used in this iteration
+        peak_ok = (
+            (horizontal & (mag >= nb(0, 1)) & (mag >= nb(0, -1)))
+            | (vertical & (mag >= nb(1, 0)) & (mag >= nb(-1, 0)))
+            | (diag & same_sign & (mag >= nb(1, 1)) & (mag >= nb(-1, -1)))
+            | (diag & ~same_sign & (mag >= nb(1, -1)) & (mag >= nb(-1, 1)))
+        )
         peak = mag.flatten(1).amax(1).view(-1, 1, 1)
         edges = peak_ok & (mag >= EDGE_REL_THRESHOLD * peak) & (mag >= EDGE_ABS_THRESHOLD)
-        out[a:a + chunk, 0] = edges.to(torch.uint8) * 255
+        out[a : a + chunk, 0] = edges.to(torch.uint8) * 255
     return out
 
 
 @lru_cache(maxsize=2)
-def _edges2fashion(split: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple]:
+def _edges2fashion(split: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, tuple]:
     src = fashion(split)
     return edge_map(src.images), src.images, src.labels, tuple(src.classes or ())
 
@@ -119,10 +124,20 @@ def load_edges2fashion(split: str = "train") -> ImageData:
     """Paired (edges, garment) Fashion-MNIST: A = edges (``images``), B = garment (``pair``), 1x28x28."""
     _check_split(split)
     edges, garments, labels, classes = _edges2fashion(split)
-    return ImageData(name="edges2fashion", images=edges.clone(), labels=labels.clone(),
-                     classes=list(classes) or None, pair=garments.clone(),
-                     meta={"split": split, "A": "edge map (Canny-like, binary)", "B": "Fashion-MNIST garment",
-                           "source": f"fashion-mnist {split}", "edge_threshold": EDGE_REL_THRESHOLD})
+    return ImageData(
+        name="edges2fashion",
+        images=edges.clone(),
+        labels=labels.clone() if labels is not None else None,
+        classes=list(classes) or None,
+        pair=garments.clone(),
+        meta={
+            "split": split,
+            "A": "edge map (Canny-like, binary)",
+            "B": "Fashion-MNIST garment",
+            "source": f"fashion-mnist {split}",
+            "edge_threshold": EDGE_REL_THRESHOLD,
+        },
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,12 +147,16 @@ def load_edges2fashion(split: str = "train") -> ImageData:
 MAP_CLASSES = ("ground", "road", "water", "park", "building")
 GROUND, ROAD, WATER, PARK, BUILDING = range(5)
 # flat map colours, far apart so a generated map's classes are read back by the nearest colour
-MAP_PALETTE = torch.tensor([[232, 226, 212],   # ground: pale beige
-                            [255, 255, 255],   # road: white
-                            [150, 190, 240],   # water: light blue
-                            [165, 215, 150],   # park: light green
-                            [190, 176, 168]],  # building: grey-brown
-                           dtype=torch.uint8)
+MAP_PALETTE = torch.tensor(
+    [
+        [232, 226, 212],  # ground: pale beige
+        [255, 255, 255],  # road: white
+        [150, 190, 240],  # water: light blue
+        [165, 215, 150],  # park: light green
+        [190, 176, 168],
+    ],  # building: grey-brown
+    dtype=torch.uint8,
+)
 MAP_SIZE = 64
 MAP_COUNTS = {"train": 2000, "test": 200}
 MAP_CHUNK = 100
@@ -145,13 +164,13 @@ MAP_SEEDS = {"train": 0, "test": 1_000_003}
 CELL = 8  # building lots
 
 
-def _smooth_noise(g: torch.Tensor, n: int, size: int, grid: int) -> torch.Tensor:
+def _smooth_noise(g: torch.Generator, n: int, size: int, grid: int) -> torch.Tensor:
     """Smooth random fields (n, size, size) in about [-1, 1]: bicubic upsampling of a (grid x grid) normal grid."""
     coarse = torch.randn(n, 1, grid, grid, generator=g)
     return F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False)[:, 0]
 
 
-def _layout(g: torch.Tensor, n: int, size: int) -> dict[str, torch.Tensor]:
+def _layout(g: torch.Generator, n: int, size: int) -> dict[str, Any]:
     """Class maps (n, size, size) uint8 and what the aerial renderer needs, from generator g."""
     yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")  # (S, S)
     cls = torch.full((n, size, size), GROUND, dtype=torch.uint8)
@@ -186,8 +205,13 @@ def _layout(g: torch.Tensor, n: int, size: int) -> dict[str, torch.Tensor]:
     built = torch.rand(n, lots, lots, generator=g) < 0.75
     up = lambda t: t.repeat_interleave(CELL, -1).repeat_interleave(CELL, -2)[..., :size, :size]  # noqa: E731
     ly, lx = yy % CELL, xx % CELL
-    rect = (up(built) & (ly >= up(insets[:, 0])) & (ly < CELL - up(insets[:, 1]))
-            & (lx >= up(insets[:, 2])) & (lx < CELL - up(insets[:, 3])))
+    rect = (
+        up(built)
+        & (ly >= up(insets[:, 0]))
+        & (ly < CELL - up(insets[:, 1]))
+        & (lx >= up(insets[:, 2]))
+        & (lx < CELL - up(insets[:, 3]))
+    )
     blocked = road | water | park
     # drop a building's pixels next to a road or water (a one-pixel dilation), so lots keep a kerb
     near = F.max_pool2d(blocked.float()[:, None], 3, 1, 1)[:, 0] > 0
@@ -205,7 +229,7 @@ def _render_map(cls: torch.Tensor) -> torch.Tensor:
     return MAP_PALETTE[cls.long()].permute(0, 3, 1, 2).contiguous()
 
 
-def _render_aerial(g: torch.Tensor, lay: dict) -> torch.Tensor:
+def _render_aerial(g: torch.Generator, lay: dict) -> torch.Tensor:
     """(n, S, S) layout -> (n, 3, S, S) uint8 textured aerial photo."""
     cls = lay["classes"].long()
     n, size, _ = cls.shape
@@ -226,8 +250,9 @@ def _render_aerial(g: torch.Tensor, lay: dict) -> torch.Tensor:
     # asphalt with a lighter centre line pattern
     paint(cls == ROAD, torch.tensor([78.0, 78.0, 82.0]).view(1, 3, 1, 1) + tint / 3, 5 * fine)
     # water: dark blue-green with ripples
-    ripples = 6 * torch.sin(torch.arange(size).float().view(1, size, 1) * 1.3
-                            + 2.0 * _smooth_noise(g, n, size, 6)) + 3 * fine
+    ripples = (
+        6 * torch.sin(torch.arange(size).float().view(1, size, 1) * 1.3 + 2.0 * _smooth_noise(g, n, size, 6)) + 3 * fine
+    )
     paint(cls == WATER, torch.tensor([32.0, 62.0, 84.0]).view(1, 3, 1, 1), ripples)
     # parks: green canopy dotted with darker tree crowns
     trees = (_smooth_noise(g, n, size, 20) > 0.4).float()
@@ -265,7 +290,7 @@ def render_maps(split: str, start: int, stop: int) -> tuple[torch.Tensor, torch.
         maps.append(_render_map(lay["classes"]))
         classes.append(lay["classes"])
     lo = start - (start // MAP_CHUNK) * MAP_CHUNK
-    pick = lambda ts: torch.cat(ts)[lo:lo + stop - start]  # noqa: E731
+    pick = lambda ts: torch.cat(ts)[lo : lo + stop - start]  # noqa: E731
     return pick(aerial), pick(maps), pick(classes)
 
 
@@ -278,10 +303,20 @@ def load_maps(split: str = "train") -> ImageData:
     """Paired (aerial, map) layouts: A = aerial view (``images``), B = flat map (``pair``), 3x64x64."""
     _check_split(split)
     aerial, maps, classes = _maps(split)
-    return ImageData(name="maps", images=aerial.clone(), pair=maps.clone(),
-                     meta={"split": split, "A": "aerial view", "B": "map", "palette": MAP_PALETTE.clone(),
-                           "class_names": list(MAP_CLASSES), "classes": classes.clone(),
-                           "size": f"{MAP_COUNTS['train']} train / {MAP_COUNTS['test']} test, 64x64 RGB"})
+    return ImageData(
+        name="maps",
+        images=aerial.clone(),
+        pair=maps.clone(),
+        meta={
+            "split": split,
+            "A": "aerial view",
+            "B": "map",
+            "palette": MAP_PALETTE.clone(),
+            "class_names": list(MAP_CLASSES),
+            "classes": classes.clone(),
+            "size": f"{MAP_COUNTS['train']} train / {MAP_COUNTS['test']} test, 64x64 RGB",
+        },
+    )
 
 
 def map_classes(maps: torch.Tensor) -> torch.Tensor:
@@ -301,6 +336,8 @@ def pixel_accuracy(generated_maps: torch.Tensor, true_classes: torch.Tensor) -> 
     """Share of pixels whose nearest-palette class in ``generated_maps`` equals ``true_classes`` (N, H, W)."""
     pred = map_classes(generated_maps)
     if pred.shape != true_classes.shape:
-        raise GenlabError(f"generated maps are {tuple(pred.shape[1:])} but the classes are "
-                          f"{tuple(true_classes.shape[1:])}; compare at the dataset's size")
+        raise GenlabError(
+            f"generated maps are {tuple(pred.shape[1:])} but the classes are "
+            f"{tuple(true_classes.shape[1:])}; compare at the dataset's size"
+        )
     return float((pred == true_classes.to(pred.device).long()).float().mean())

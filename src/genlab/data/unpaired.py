@@ -50,26 +50,46 @@ def halves(n: int, seed: int = SPLIT_SEED) -> tuple[torch.Tensor, torch.Tensor]:
     """Two disjoint index sets of size n // 2 from a seeded permutation of range(n)."""
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     h = n // 2
-    return perm[:h].sort().values, perm[h:2 * h].sort().values
+    return perm[:h].sort().values, perm[h : 2 * h].sort().values
 
 
 @lru_cache(maxsize=2)
 def _fashion_stripes(split: str):
     src = fashion(split)
     ia, ib = halves(len(src))
-    return (src.images[ia], add_stripes(src.images[ib]), src.labels[ia], src.labels[ib], ia, ib,
-            tuple(src.classes or ()))
+    assert src.labels is not None  # Fashion-MNIST is labelled
+    return (
+        src.images[ia],
+        add_stripes(src.images[ib]),
+        src.labels[ia],
+        src.labels[ib],
+        ia,
+        ib,
+        tuple(src.classes or ()),
+    )
 
 
 def load_fashion_stripes(split: str = "train") -> ImageData:
     """Unpaired (plain garment, striped garment): A in ``images``, B in ``pair`` (rows unrelated), 1x28x28."""
     _check_split(split)
     a, b, la, lb, ia, ib, classes = _fashion_stripes(split)
-    return ImageData(name="fashion-stripes", images=a.clone(), labels=la.clone(), classes=list(classes) or None,
-                     pair=b.clone(),
-                     meta={"split": split, "unpaired": True, "A": "plain garment", "B": "striped garment",
-                           "pair_labels": lb.clone(), "source_a": ia.clone(), "source_b": ib.clone(),
-                           "source": f"fashion-mnist {split}, disjoint halves (seed {SPLIT_SEED})"})
+    return ImageData(
+        name="fashion-stripes",
+        images=a.clone(),
+        labels=la.clone(),
+        classes=list(classes) or None,
+        pair=b.clone(),
+        meta={
+            "split": split,
+            "unpaired": True,
+            "A": "plain garment",
+            "B": "striped garment",
+            "pair_labels": lb.clone(),
+            "source_a": ia.clone(),
+            "source_b": ib.clone(),
+            "source": f"fashion-mnist {split}, disjoint halves (seed {SPLIT_SEED})",
+        },
+    )
 
 
 def combine_unpaired(a: ImageData, b: ImageData, name: str | None = None) -> ImageData:
@@ -81,14 +101,28 @@ def combine_unpaired(a: ImageData, b: ImageData, name: str | None = None) -> Ima
     if len(a) == 0 or len(b) == 0:
         raise GenlabError("both domains need at least one image; put images in trainA/ and trainB/")
     if a.shape[1:] != b.shape[1:]:
-        raise GenlabError(f"domain A images are {a.shape[1]}x{a.shape[2]} and domain B {b.shape[1]}x{b.shape[2]}; "
-                          "load both at the same image size")
+        raise GenlabError(
+            f"domain A images are {a.shape[1]}x{a.shape[2]} and domain B {b.shape[1]}x{b.shape[2]}; "
+            "load both at the same image size"
+        )
     n = max(len(a), len(b))
     ia, ib = torch.arange(n) % len(a), torch.arange(n) % len(b)
-    meta = {"unpaired": True, "A": a.meta.get("source", a.name), "B": b.meta.get("source", b.name),
-            "size_a": len(a), "size_b": len(b), "source_a": ia, "source_b": ib}
+    meta = {
+        "unpaired": True,
+        "A": a.meta.get("source", a.name),
+        "B": b.meta.get("source", b.name),
+        "size_a": len(a),
+        "size_b": len(b),
+        "source_a": ia,
+        "source_b": ib,
+    }
     if b.labels is not None:
         meta["pair_labels"] = b.labels[ib]
-    return ImageData(name=name or a.name.removesuffix("-A"), images=a.images[ia],
-                     labels=None if a.labels is None else a.labels[ia], classes=a.classes, pair=b.images[ib],
-                     meta=meta)
+    return ImageData(
+        name=name or a.name.removesuffix("-A"),
+        images=a.images[ia],
+        labels=None if a.labels is None else a.labels[ia],
+        classes=a.classes,
+        pair=b.images[ib],
+        meta=meta,
+    )

@@ -57,13 +57,21 @@ class Classifier(nn.Module):
         self.config = config
         layers, c = [], config.in_channels
         for w in config.widths:
-            layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
-                       nn.MaxPool2d(2)]
+            layers += [
+                nn.Conv2d(c, w, 3, padding=1, bias=False),
+                nn.BatchNorm2d(w),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            ]
             c = w
         self.conv = nn.Sequential(*layers)
         side = config.image_size >> len(config.widths)  # floor-halved once per stage
-        self.feature = nn.Sequential(nn.Flatten(), nn.Linear(c * side * side, config.feature_dim, bias=False),
-                                     nn.BatchNorm1d(config.feature_dim), nn.ReLU(inplace=True))
+        self.feature = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(c * side * side, config.feature_dim, bias=False),
+            nn.BatchNorm1d(config.feature_dim),
+            nn.ReLU(inplace=True),
+        )
         self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(config.feature_dim, config.num_classes))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -110,8 +118,10 @@ def load_classifier(path: Path | str, check_hash: bool = True) -> tuple[Classifi
             raise GenlabError(f"classifier file {p} not found; train it with benchmarks/train_classifiers.py")
     record = json.loads(meta.read_text())
     if check_hash and record.get("sha256") != sha256_file(weights):
-        raise GenlabError(f"classifier weights {weights} do not match the sha256 in {meta.name}; "
-                          "reinstall genlab or retrain with benchmarks/train_classifiers.py")
+        raise GenlabError(
+            f"classifier weights {weights} do not match the sha256 in {meta.name}; "
+            "reinstall genlab or retrain with benchmarks/train_classifiers.py"
+        )
     model = Classifier(ClassifierConfig(**record["config"]))
     try:
         model.load_state_dict(load_file(str(weights)))
@@ -140,13 +150,19 @@ def accuracy(model: Classifier, images: torch.Tensor, labels: torch.Tensor, batc
     model.eval()
     correct = 0
     for a in range(0, len(images), batch):
-        x = images[a:a + batch].float().div(255)
-        correct += int((model(x).argmax(1) == labels[a:a + batch]).sum())
+        x = images[a : a + batch].float().div(255)
+        correct += int((model(x).argmax(1) == labels[a : a + batch]).sum())
     return correct / len(images)
 
 
-def fit_classifier(x_train: torch.Tensor, y_train: torch.Tensor, recipe: Recipe, seed: int = 0,
-                   num_classes: int | None = None, log=None) -> Classifier:
+def fit_classifier(
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    recipe: Recipe,
+    seed: int = 0,
+    num_classes: int | None = None,
+    log=None,
+) -> Classifier:
     """A :class:`Classifier` trained on uint8 images ``(N, C, H, W)`` and labels ``(N,)`` (seeded);
     ``log(epoch, mean_loss)`` after each epoch."""
     import math
@@ -156,8 +172,13 @@ def fit_classifier(x_train: torch.Tensor, y_train: torch.Tensor, recipe: Recipe,
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     c, h, _ = x_train.shape[1:]
-    config = ClassifierConfig(in_channels=c, image_size=h, num_classes=num_classes or int(y_train.max()) + 1,
-                              widths=recipe.widths, feature_dim=recipe.feature_dim)
+    config = ClassifierConfig(
+        in_channels=c,
+        image_size=h,
+        num_classes=num_classes or int(y_train.max()) + 1,
+        widths=recipe.widths,
+        feature_dim=recipe.feature_dim,
+    )
     model = Classifier(config)
     opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     steps_per_epoch = math.ceil(len(x_train) / recipe.batch_size)
@@ -167,7 +188,7 @@ def fit_classifier(x_train: torch.Tensor, y_train: torch.Tensor, recipe: Recipe,
         perm = torch.randperm(len(x_train), generator=gen)
         total = 0.0
         for a in range(0, len(perm), recipe.batch_size):
-            idx = perm[a:a + recipe.batch_size]
+            idx = perm[a : a + recipe.batch_size]
             x, y = x_train[idx].float().div_(255.0), y_train[idx]  # (B, C, H, W), (B,)
             if recipe.flip:
                 flip = torch.rand(len(x), generator=gen) < 0.5
@@ -188,5 +209,15 @@ def shipped_classifiers() -> list[str]:
     return sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
 
 
-__all__ = ["Classifier", "ClassifierConfig", "Recipe", "WEIGHTS_DIR", "accuracy", "fit_classifier", "load_classifier",
-           "save_classifier", "sha256_file", "shipped_classifiers"]
+__all__ = [
+    "Classifier",
+    "ClassifierConfig",
+    "Recipe",
+    "WEIGHTS_DIR",
+    "accuracy",
+    "fit_classifier",
+    "load_classifier",
+    "save_classifier",
+    "sha256_file",
+    "shipped_classifiers",
+]

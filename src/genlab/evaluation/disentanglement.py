@@ -60,22 +60,24 @@ def _np(a) -> np.ndarray:
     return np.asarray(a, dtype=np.float64)
 
 
-def represent(representation_fn, source, factors: np.ndarray, rng: np.random.Generator,
-              rep_batch: int = REP_BATCH) -> np.ndarray:
+def represent(
+    representation_fn, source, factors: np.ndarray, rng: np.random.Generator, rep_batch: int = REP_BATCH
+) -> np.ndarray:
     """Codes ``(n, D)`` float64 of the observations generated from ``factors`` ``(n, F)``."""
     out = []
     for i in range(0, len(factors), rep_batch):
-        obs = source.sample_observations_from_factors(factors[i:i + rep_batch], rng)
+        obs = source.sample_observations_from_factors(factors[i : i + rep_batch], rng)
         with torch.no_grad():
             codes = _np(representation_fn(obs))
-        if codes.ndim != 2 or codes.shape[0] != len(factors[i:i + rep_batch]):
+        if codes.ndim != 2 or codes.shape[0] != len(factors[i : i + rep_batch]):
             raise ValueError(f"representation_fn must return (B, D) codes, got shape {codes.shape}")
         out.append(codes)
     return np.concatenate(out)
 
 
-def sample_codes(representation_fn, source, n: int, rng: np.random.Generator,
-                 rep_batch: int = REP_BATCH) -> tuple[np.ndarray, np.ndarray]:
+def sample_codes(
+    representation_fn, source, n: int, rng: np.random.Generator, rep_batch: int = REP_BATCH
+) -> tuple[np.ndarray, np.ndarray]:
     """``n`` random observations: codes ``(n, D)`` and their varying factors ``(n, K)``."""
     factors = np.asarray(source.sample_factors(n, rng))
     codes = represent(representation_fn, source, factors, rng, rep_batch)
@@ -103,9 +105,15 @@ def _grouped_factors(source, n: int, batch: int, rng: np.random.Generator, pair:
 
 
 # ---- BetaVAE score ----
-def beta_vae_score(representation_fn, source, seed: int = 0, batch_size: int = BETA_VAE_BATCH,
-                   num_train: int = BETA_VAE_NUM_TRAIN, num_eval: int = BETA_VAE_NUM_EVAL,
-                   rep_batch: int = REP_BATCH) -> dict:
+def beta_vae_score(
+    representation_fn,
+    source,
+    seed: int = 0,
+    batch_size: int = BETA_VAE_BATCH,
+    num_train: int = BETA_VAE_NUM_TRAIN,
+    num_eval: int = BETA_VAE_NUM_EVAL,
+    rep_batch: int = REP_BATCH,
+) -> dict:
     """BetaVAE disentanglement score (Higgins et al. 2017, "beta-VAE: learning basic visual concepts
     with a constrained variational framework"), as disentanglement_lib's ``beta_vae_sklearn``.
 
@@ -132,16 +140,25 @@ def beta_vae_score(representation_fn, source, seed: int = 0, batch_size: int = B
         warnings.simplefilter("always", ConvergenceWarning)  # lbfgs may stop at max_iter=100; say so
         model.fit(x_train, y_train)
     x_eval, y_eval = points(num_eval)
-    return {"beta_vae_score": float(model.score(x_eval, y_eval)),
-            "beta_vae_train_accuracy": float(model.score(x_train, y_train)),
-            "beta_vae_converged": not any(issubclass(w.category, ConvergenceWarning) for w in caught)}
+    return {
+        "beta_vae_score": float(model.score(x_eval, y_eval)),
+        "beta_vae_train_accuracy": float(model.score(x_train, y_train)),
+        "beta_vae_converged": not any(issubclass(w.category, ConvergenceWarning) for w in caught),
+    }
 
 
 # ---- FactorVAE score ----
-def factor_vae_score(representation_fn, source, seed: int = 0, batch_size: int = FACTOR_VAE_BATCH,
-                     num_train: int = FACTOR_VAE_NUM_TRAIN, num_eval: int = FACTOR_VAE_NUM_EVAL,
-                     num_variance_estimate: int = FACTOR_VAE_NUM_VARIANCE, prune_std: float = FACTOR_VAE_PRUNE_STD,
-                     rep_batch: int = REP_BATCH) -> dict:
+def factor_vae_score(
+    representation_fn,
+    source,
+    seed: int = 0,
+    batch_size: int = FACTOR_VAE_BATCH,
+    num_train: int = FACTOR_VAE_NUM_TRAIN,
+    num_eval: int = FACTOR_VAE_NUM_EVAL,
+    num_variance_estimate: int = FACTOR_VAE_NUM_VARIANCE,
+    prune_std: float = FACTOR_VAE_PRUNE_STD,
+    rep_batch: int = REP_BATCH,
+) -> dict:
     """FactorVAE disentanglement score (Kim & Mnih 2018, "Disentangling by factorising"), as
     disentanglement_lib's ``factor_vae_score``.
 
@@ -175,9 +192,11 @@ def factor_vae_score(representation_fn, source, seed: int = 0, batch_size: int =
     classifier = train_votes.argmax(axis=0)  # (D,) the factor each dim stands for
     cols = np.arange(train_votes.shape[1])
     eval_votes = votes(num_eval)
-    return {"factor_vae_score": float(eval_votes[classifier, cols].sum() / eval_votes.sum()),
-            "factor_vae_train_accuracy": float(train_votes[classifier, cols].sum() / train_votes.sum()),
-            "factor_vae_num_active_dims": int(active.size)}
+    return {
+        "factor_vae_score": float(eval_votes[classifier, cols].sum() / eval_votes.sum()),
+        "factor_vae_train_accuracy": float(train_votes[classifier, cols].sum() / train_votes.sum()),
+        "factor_vae_num_active_dims": int(active.size),
+    }
 
 
 # ---- MIG ----
@@ -216,8 +235,14 @@ def mig_from_codes(codes, factors, num_bins: int = MIG_NUM_BINS) -> dict:
     return {"mig": float(per_factor.mean()), "mig_per_factor": per_factor.tolist()}
 
 
-def mig(representation_fn, source, seed: int = 0, num_train: int = MIG_NUM_TRAIN, num_bins: int = MIG_NUM_BINS,
-        rep_batch: int = REP_BATCH) -> dict:
+def mig(
+    representation_fn,
+    source,
+    seed: int = 0,
+    num_train: int = MIG_NUM_TRAIN,
+    num_bins: int = MIG_NUM_BINS,
+    rep_batch: int = REP_BATCH,
+) -> dict:
     """MIG on ``num_train`` random observations of ``source``; see :func:`mig_from_codes`."""
     codes, factors = sample_codes(representation_fn, source, num_train, np.random.default_rng(seed), rep_batch)
     return mig_from_codes(codes, factors, num_bins)
@@ -273,13 +298,22 @@ def dci_from_codes(codes_train, factors_train, codes_test, factors_test, seed: i
         acc_train.append(np.mean(model.predict(x_train) == y_train[:, k]))
         acc_test.append(np.mean(model.predict(x_test) == y_test[:, k]))
     dis, comp = dci_scores_from_importance(importance)
-    return {"dci_disentanglement": dis, "dci_completeness": comp,
-            "dci_informativeness_train": float(np.mean(acc_train)),
-            "dci_informativeness_test": float(np.mean(acc_test))}
+    return {
+        "dci_disentanglement": dis,
+        "dci_completeness": comp,
+        "dci_informativeness_train": float(np.mean(acc_train)),
+        "dci_informativeness_test": float(np.mean(acc_test)),
+    }
 
 
-def dci(representation_fn, source, seed: int = 0, num_train: int = DCI_NUM_TRAIN, num_test: int = DCI_NUM_TEST,
-        rep_batch: int = REP_BATCH) -> dict:
+def dci(
+    representation_fn,
+    source,
+    seed: int = 0,
+    num_train: int = DCI_NUM_TRAIN,
+    num_test: int = DCI_NUM_TEST,
+    rep_batch: int = REP_BATCH,
+) -> dict:
     """DCI on ``num_train`` / ``num_test`` random observations of ``source``; see :func:`dci_from_codes`."""
     rng = np.random.default_rng(seed)
     train = sample_codes(representation_fn, source, num_train, rng, rep_batch)

@@ -35,7 +35,8 @@ def class_diversity(fake_feats, fake_labels, real_feats, real_labels, num_classe
     """Spread ratio and recall per class (the module docstring), and their means over the classes present."""
     fake_feats, real_feats = torch.as_tensor(np.asarray(fake_feats)), torch.as_tensor(np.asarray(real_feats))
     fake_labels, real_labels = torch.as_tensor(fake_labels).long(), torch.as_tensor(real_labels).long()
-    spread, recall = [], []
+    spread: list[float | None] = []
+    recall: list[float | None] = []
     for y in range(num_classes):
         f, r = fake_feats[fake_labels == y], real_feats[real_labels == y]
         if min(f.shape[0], r.shape[0]) <= k:  # too few images of this class to say
@@ -47,5 +48,9 @@ def class_diversity(fake_feats, fake_labels, real_feats, real_labels, num_classe
     seen = [s for s in spread if s is not None]
     if not seen:
         raise ValueError(f"no class has more than {k} generated and real images")
-    return {"class_diversity": float(np.mean(seen)), "class_diversity_per_class": spread,
-            "class_recall": float(np.mean([r for r in recall if r is not None])), "class_recall_per_class": recall}
+    return {
+        "class_diversity": float(np.mean(seen)),
+        "class_diversity_per_class": spread,
+        "class_recall": float(np.mean([r for r in recall if r is not None])),
+        "class_recall_per_class": recall,
+    }

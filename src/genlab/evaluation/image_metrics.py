@@ -52,7 +52,7 @@ def psnr(a, b, data_range: float = 1.0) -> float:
     a, b = _pair(a, b)
     mse = ((a - b) ** 2).flatten(1).mean(1)  # (N,)
     with np.errstate(divide="ignore"):
-        per_image = 10 * np.log10(data_range ** 2 / mse.numpy())
+        per_image = 10 * np.log10(data_range**2 / mse.numpy())
     return float(per_image.mean())
 
 
@@ -64,12 +64,19 @@ def l1(a, b) -> float:
 
 def _gaussian_window(size: int, sigma: float) -> torch.Tensor:
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-(x ** 2) / (2 * sigma ** 2))
+    g = torch.exp(-(x**2) / (2 * sigma**2))
     return g / g.sum()  # (size,)
 
 
-def ssim(a, b, data_range: float = 1.0, window: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA,
-         k1: float = SSIM_K1, k2: float = SSIM_K2) -> float:
+def ssim(
+    a,
+    b,
+    data_range: float = 1.0,
+    window: int = SSIM_WINDOW,
+    sigma: float = SSIM_SIGMA,
+    k1: float = SSIM_K1,
+    k2: float = SSIM_K2,
+) -> float:
     """Mean SSIM over images (Wang et al. 2004), Gaussian window; see the module docstring."""
     a, b = _pair(a, b)
     n, c, h, w = a.shape
@@ -82,25 +89,31 @@ def ssim(a, b, data_range: float = 1.0, window: int = SSIM_WINDOW, sigma: float 
         return F.conv2d(x, kernel, groups=c)
 
     mu_a, mu_b = blur(a), blur(b)
-    var_a = blur(a * a) - mu_a ** 2
-    var_b = blur(b * b) - mu_b ** 2
+    var_a = blur(a * a) - mu_a**2
+    var_b = blur(b * b) - mu_b**2
     cov = blur(a * b) - mu_a * mu_b
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
     return float(s.flatten(1).mean(1).mean())
 
 
 def classification_accuracy(logits_or_preds, labels) -> float:
     """Share of correct predictions. ``logits_or_preds``: ``(N, num_classes)`` scores (argmax taken)
     or ``(N,)`` integer predicted labels; ``labels``: ``(N,)`` integers."""
-    p = torch.as_tensor(np.asarray(logits_or_preds) if not isinstance(logits_or_preds, torch.Tensor)
-                        else logits_or_preds).detach().cpu()
+    p = (
+        torch.as_tensor(
+            np.asarray(logits_or_preds) if not isinstance(logits_or_preds, torch.Tensor) else logits_or_preds
+        )
+        .detach()
+        .cpu()
+    )
     y = torch.as_tensor(np.asarray(labels) if not isinstance(labels, torch.Tensor) else labels).detach().cpu()
     if p.ndim == 2:
         p = p.argmax(dim=1)
     if p.ndim != 1 or y.ndim != 1 or p.shape[0] != y.shape[0]:
-        raise ValueError(f"expected (N, classes) or (N,) predictions and (N,) labels, got {tuple(p.shape)} "
-                         f"and {tuple(y.shape)}")
+        raise ValueError(
+            f"expected (N, classes) or (N,) predictions and (N,) labels, got {tuple(p.shape)} and {tuple(y.shape)}"
+        )
     if p.shape[0] == 0:
         return math.nan
     return float((p.long() == y.long()).double().mean())

@@ -30,9 +30,16 @@ CONTINUITY_PAIRS = 1_000
 
 
 @torch.no_grad()
-def latent_completeness(decode_fn, classifier_fn, latent_dim: int, n: int = COMPLETENESS_N,
-                        threshold: float = COMPLETENESS_THRESHOLD, seed: int = 0, batch_size: int = 500,
-                        device: str | torch.device = "cpu") -> float:
+def latent_completeness(
+    decode_fn,
+    classifier_fn,
+    latent_dim: int,
+    n: int = COMPLETENESS_N,
+    threshold: float = COMPLETENESS_THRESHOLD,
+    seed: int = 0,
+    batch_size: int = 500,
+    device: str | torch.device = "cpu",
+) -> float:
     """Share of ``n`` prior samples ``z ~ N(0, I_latent_dim)`` whose decoded image the classifier
     labels with max softmax probability ``>= threshold`` (see the module docstring).
 
@@ -63,8 +70,9 @@ def random_pairs(z, num_pairs: int = CONTINUITY_PAIRS, seed: int = 0) -> tuple[t
 
 
 @torch.no_grad()
-def path_jump_ratios(decode_fn, z_start: torch.Tensor, z_end: torch.Tensor, steps: int = CONTINUITY_STEPS,
-                     batch_size: int = 64) -> torch.Tensor:
+def path_jump_ratios(
+    decode_fn, z_start: torch.Tensor, z_end: torch.Tensor, steps: int = CONTINUITY_STEPS, batch_size: int = 64
+) -> torch.Tensor:
     """Jump ratio ``max_i d_i / mean_i d_i`` of each straight path, ``(P,)`` (module docstring)."""
     if z_start.shape != z_end.shape or z_start.ndim != 2:
         raise ValueError(f"z_start and z_end must both be (P, D), got {tuple(z_start.shape)} and {tuple(z_end.shape)}")
@@ -73,7 +81,7 @@ def path_jump_ratios(decode_fn, z_start: torch.Tensor, z_end: torch.Tensor, step
     t = torch.linspace(0, 1, steps + 1, dtype=z_start.dtype, device=z_start.device)[None, :, None]  # (1, S+1, 1)
     out = []
     for i in range(0, z_start.shape[0], batch_size):
-        za, zb = z_start[i:i + batch_size, None], z_end[i:i + batch_size, None]  # (P, 1, D)
+        za, zb = z_start[i : i + batch_size, None], z_end[i : i + batch_size, None]  # (P, 1, D)
         z = (1 - t) * za + t * zb  # (P, S+1, D)
         p = z.shape[0]
         x = decode_fn(z.reshape(p * (steps + 1), -1)).reshape(p, steps + 1, -1).double()
@@ -88,5 +96,6 @@ def latent_continuity(decode_fn, z_start, z_end, steps: int = CONTINUITY_STEPS, 
     """Mean jump ratio over straight latent paths ``z_start[p] -> z_end[p]``: 1 means the decoded
     image changes evenly along every path, ``steps`` that it changes in a single jump (module
     docstring). Build the endpoints with :func:`random_pairs` from encoded test images."""
-    return float(path_jump_ratios(decode_fn, torch.as_tensor(z_start), torch.as_tensor(z_end), steps,
-                                  batch_size).mean())
+    return float(
+        path_jump_ratios(decode_fn, torch.as_tensor(z_start), torch.as_tensor(z_end), steps, batch_size).mean()
+    )

@@ -33,8 +33,9 @@ def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torc
 
 
 @torch.no_grad()
-def iwae_bounds(model, x: torch.Tensor, k: int = IWAE_K, k_chunk: int = IWAE_K_CHUNK,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def iwae_bounds(
+    model, x: torch.Tensor, k: int = IWAE_K, k_chunk: int = IWAE_K_CHUNK, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-image ``(L_k, ELBO)``, each ``(B,)`` in nats, from k importance samples.
 
     ``L_k = logsumexp_i(log w_i) - log k`` is accumulated over chunks of ``k_chunk`` samples with a
@@ -53,7 +54,7 @@ def iwae_bounds(model, x: torch.Tensor, k: int = IWAE_K, k_chunk: int = IWAE_K_C
         c = min(k_chunk, k - done)
         eps = torch.randn(b, c, d, generator=generator, device=mu.device, dtype=mu.dtype)
         z = mu[:, None] + std[:, None] * eps  # (B, c, D)
-        log_pz = -0.5 * (LOG_2PI + z ** 2).sum(-1)  # (B, c)
+        log_pz = -0.5 * (LOG_2PI + z**2).sum(-1)  # (B, c)
         log_qz = _log_normal(z, mu[:, None], logvar[:, None])
         logw = (model.log_px_given_z(x, z) + log_pz - log_qz).double()  # (B, c)
         lse = torch.logaddexp(lse, torch.logsumexp(logw, dim=1))
@@ -62,8 +63,15 @@ def iwae_bounds(model, x: torch.Tensor, k: int = IWAE_K, k_chunk: int = IWAE_K_C
     return lse - math.log(k), sum_logw / k
 
 
-def iwae_nll(model, x: torch.Tensor, k: int = IWAE_K, batch_size: int = 64, k_chunk: int = IWAE_K_CHUNK,
-             seed: int = 0, progress=None) -> dict:
+def iwae_nll(
+    model,
+    x: torch.Tensor,
+    k: int = IWAE_K,
+    batch_size: int = 64,
+    k_chunk: int = IWAE_K_CHUNK,
+    seed: int = 0,
+    progress=None,
+) -> dict:
     """IWAE estimate of -log p(x) and the ELBO, averaged over the images ``x`` (N, ...), nats/image.
 
     Returns ``{"nll_iwae": mean(-L_k), "elbo": mean(ELBO), "iwae_k": k}``. ``nll_iwae <= -elbo`` holds
@@ -75,13 +83,12 @@ def iwae_nll(model, x: torch.Tensor, k: int = IWAE_K, batch_size: int = 64, k_ch
     gen = torch.Generator(device=x.device).manual_seed(seed)
     lk, elbo = [], []
     for i in range(0, x.shape[0], batch_size):
-        a, b = iwae_bounds(model, x[i:i + batch_size], k, k_chunk, gen)
+        a, b = iwae_bounds(model, x[i : i + batch_size], k, k_chunk, gen)
         lk.append(a)
         elbo.append(b)
         if progress is not None:
             progress(len(a))
-    lk, elbo = torch.cat(lk), torch.cat(elbo)
-    return {"nll_iwae": float(-lk.mean()), "elbo": float(elbo.mean()), "iwae_k": k}
+    return {"nll_iwae": float(-torch.cat(lk).mean()), "elbo": float(torch.cat(elbo).mean()), "iwae_k": k}
 
 
 def _np(a) -> np.ndarray:
@@ -111,7 +118,7 @@ def kl_per_dim(mu, logvar) -> np.ndarray:
     mu, logvar = _np(mu), _np(logvar)
     if mu.shape != logvar.shape or mu.ndim != 2:
         raise ValueError(f"mu and logvar must both be (N, D), got {mu.shape} and {logvar.shape}")
-    return (0.5 * (mu ** 2 + np.exp(logvar) - logvar - 1)).mean(axis=0)
+    return (0.5 * (mu**2 + np.exp(logvar) - logvar - 1)).mean(axis=0)
 
 
 @torch.no_grad()
@@ -119,7 +126,7 @@ def posterior_params(model, x: torch.Tensor, batch_size: int = 256) -> tuple[tor
     """``(mu, logvar)`` of ``q(z|x)`` for all images ``x``, each ``(N, D)``, batch by batch."""
     mus, logvars = [], []
     for i in range(0, x.shape[0], batch_size):
-        mu, logvar = model.encode_dist(x[i:i + batch_size])
+        mu, logvar = model.encode_dist(x[i : i + batch_size])
         mus.append(mu)
         logvars.append(logvar)
     return torch.cat(mus), torch.cat(logvars)

@@ -42,12 +42,20 @@ class EvalSettings:
     @classmethod
     def quick(cls, seed: int = 0) -> EvalSettings:
         """Small counts for smoke runs and tests (seconds, not minutes); the report says so."""
-        return cls(num_samples=500, iwae_k=20, iwae_images=200, latent_samples=500, latent_pairs=50,
-                   disentanglement_scale=0.05, seed=seed, batch_size=250)
+        return cls(
+            num_samples=500,
+            iwae_k=20,
+            iwae_images=200,
+            latent_samples=500,
+            latent_pairs=50,
+            disentanglement_scale=0.05,
+            seed=seed,
+            batch_size=250,
+        )
 
 
 def _batched(fn, x: torch.Tensor, batch: int) -> torch.Tensor:
-    return torch.cat([fn(x[i:i + batch]) for i in range(0, x.shape[0], batch)])
+    return torch.cat([fn(x[i : i + batch]) for i in range(0, x.shape[0], batch)])
 
 
 @torch.no_grad()
@@ -56,8 +64,12 @@ def reconstruction_metrics(model, test: torch.Tensor, s: EvalSettings) -> tuple[
     x_hat = _batched(model.reconstruct, test, s.batch_size).clamp(1e-6, 1 - 1e-6)
     mse = float((x_hat - test).pow(2).mean())
     bce = float(-(test * x_hat.log() + (1 - test) * (1 - x_hat).log()).flatten(1).sum(1).mean())
-    how = {"split": "test", "images": test.shape[0], "recon_mse": "mean over pixels and images of (x - x_hat)^2",
-           "recon_bce": "BCE summed over pixels, mean over images (nats)"}
+    how = {
+        "split": "test",
+        "images": test.shape[0],
+        "recon_mse": "mean over pixels and images of (x - x_hat)^2",
+        "recon_bce": "BCE summed over pixels, mean over images (nats)",
+    }
     return {"recon_mse": mse, "recon_bce": bce}, {"recon_mse": how, "recon_bce": how}
 
 
@@ -70,8 +82,10 @@ def default_iwae_k(device) -> int:
 def _iwae_note(k: int) -> dict:
     if k >= likelihood.IWAE_K:
         return {}
-    return {"note": f"k = {k} (a lower bound on log p(x) looser than the papers'): Burda et al. 2016 use k = 5000, "
-                    "most later papers 1000; ask for it with --iwae-k 1000 (about 10x the time)"}
+    return {
+        "note": f"k = {k} (a lower bound on log p(x) looser than the papers'): Burda et al. 2016 use k = 5000, "
+        "most later papers 1000; ask for it with --iwae-k 1000 (about 10x the time)"
+    }
 
 
 @torch.no_grad()
@@ -84,12 +98,28 @@ def likelihood_metrics(model, test: torch.Tensor, s: EvalSettings) -> tuple[dict
         out = likelihood.iwae_nll(model, x, k=k, batch_size=max(1, 20_000 // k), seed=s.seed, progress=progress.update)
     mu, logvar = likelihood.posterior_params(model, test)
     kl = likelihood.kl_per_dim(mu, logvar)
-    values = {"elbo": out["elbo"], "nll_iwae": out["nll_iwae"], "iwae_k": k,
-              "active_units": likelihood.active_units(mu), "kl_per_dim": [float(v) for v in kl]}
-    how = {"split": "test", "images": int(x.shape[0]), "k": k, "seed": s.seed, **_iwae_note(k),
-           "likelihood": model.config.likelihood, "units": "nats per image"}
-    return values, {"elbo": how, "nll_iwae": how, "active_units": {"threshold": 0.01, "images": test.shape[0]},
-                    "kl_per_dim": {"images": test.shape[0]}}
+    values = {
+        "elbo": out["elbo"],
+        "nll_iwae": out["nll_iwae"],
+        "iwae_k": k,
+        "active_units": likelihood.active_units(mu),
+        "kl_per_dim": [float(v) for v in kl],
+    }
+    how = {
+        "split": "test",
+        "images": int(x.shape[0]),
+        "k": k,
+        "seed": s.seed,
+        **_iwae_note(k),
+        "likelihood": model.config.likelihood,
+        "units": "nats per image",
+    }
+    return values, {
+        "elbo": how,
+        "nll_iwae": how,
+        "active_units": {"threshold": 0.01, "images": test.shape[0]},
+        "kl_per_dim": {"images": test.shape[0]},
+    }
 
 
 @torch.no_grad()
@@ -98,14 +128,15 @@ def generate(model, n: int, s: EvalSettings, labels=None) -> torch.Tensor:
     out = []
     for i in range(0, n, s.batch_size):
         b = min(s.batch_size, n - i)
-        lab = None if labels is None else labels[i:i + b]
+        lab = None if labels is None else labels[i : i + b]
         out.append(model.sample(b, generator=g, labels=lab).float().cpu())
     return torch.cat(out)
 
 
 @torch.no_grad()
-def sample_quality(fake: torch.Tensor, real: torch.Tensor, extractor, s: EvalSettings,
-                   reference: str = "test split") -> tuple[dict, dict]:
+def sample_quality(
+    fake: torch.Tensor, real: torch.Tensor, extractor, s: EvalSettings, reference: str = "test split"
+) -> tuple[dict, dict]:
     """FID, KID, precision/recall of ``fake`` against ``real``; the features of ``real`` (named ``reference``)
     come from the user cache when they were computed before (:mod:`.cache`)."""
     from ..data import to_uint8
@@ -115,29 +146,58 @@ def sample_quality(fake: torch.Tensor, real: torch.Tensor, extractor, s: EvalSet
     f_fake = extract_features(extractor, fake, "features of the generated images", s.quiet).double().numpy()
     f_real, cached = cached_features(
         lambda x: extract_features(extractor, x, f"features of {reference}", s.quiet),
-        {"name": reference}, to_uint8(real), extractor.info(), quiet=s.quiet)
+        {"name": reference},
+        to_uint8(real),
+        extractor.info(),
+        quiet=s.quiet,
+    )
     values = {**fid.sample_scores(f_fake, f_real.astype(np.float64), seed=s.seed), "fid_features": extractor.name}
-    how = {"features": extractor.info(), "generated": fake.shape[0], "seed": s.seed,
-           "reference": f"{reference}, {real.shape[0]} images", "reference_features": cached["cache"]}
+    how = {
+        "features": extractor.info(),
+        "generated": fake.shape[0],
+        "seed": s.seed,
+        "reference": f"{reference}, {real.shape[0]} images",
+        "reference_features": cached["cache"],
+    }
     return values, {k: how for k in ("fid", "kid", "precision", "recall")}
 
 
 @torch.no_grad()
 def latent_metrics(model, test: torch.Tensor, classifier, s: EvalSettings) -> tuple[dict, dict]:
-    completeness = latent.latent_completeness(
-        model.decode, classifier.logits, model.latent_dim, n=s.latent_samples, seed=s.seed,
-        batch_size=s.batch_size, device=model.device) if classifier is not None else None
+    completeness = (
+        latent.latent_completeness(
+            model.decode,
+            classifier.logits,
+            model.latent_dim,
+            n=s.latent_samples,
+            seed=s.seed,
+            batch_size=s.batch_size,
+            device=model.device,
+        )
+        if classifier is not None
+        else None
+    )
     z = _batched(model.encode, test, s.batch_size)
     za, zb = latent.random_pairs(z, s.latent_pairs, seed=s.seed)
     continuity = latent.latent_continuity(model.decode, za, zb)
     values = {"latent_continuity": continuity}
-    how = {"latent_continuity": {"paths": s.latent_pairs, "between": "encoded test images", "steps": 16,
-                                 "definition": "mean over paths of max step / mean step of decoded images"}}
+    how = {
+        "latent_continuity": {
+            "paths": s.latent_pairs,
+            "between": "encoded test images",
+            "steps": 16,
+            "definition": "mean over paths of max step / mean step of decoded images",
+        }
+    }
     if completeness is not None:
         values["latent_completeness"] = completeness
-        how["latent_completeness"] = {"prior_samples": s.latent_samples, "classifier": classifier.name,
-                                      "classifier_test_accuracy": classifier.record.get("test_accuracy"),
-                                      "threshold": latent.COMPLETENESS_THRESHOLD, "prior": "N(0, I)"}
+        how["latent_completeness"] = {
+            "prior_samples": s.latent_samples,
+            "classifier": classifier.name,
+            "classifier_test_accuracy": classifier.record.get("test_accuracy"),
+            "threshold": latent.COMPLETENESS_THRESHOLD,
+            "prior": "N(0, I)",
+        }
     return values, how
 
 
@@ -152,8 +212,14 @@ def disentanglement_metrics(model, s: EvalSettings) -> tuple[dict, dict]:
     n = lambda v: max(50, int(v * k))  # noqa: E731
     d = disentanglement
     # images encoded by the four metrics, for the progress bar's time estimate
-    total = (2 * d.BETA_VAE_BATCH * (n(10_000) + n(5_000)) + n(10_000) + d.FACTOR_VAE_BATCH * (n(10_000) + n(5_000))
-             + n(10_000) + n(10_000) + n(5_000))
+    total = (
+        2 * d.BETA_VAE_BATCH * (n(10_000) + n(5_000))
+        + n(10_000)
+        + d.FACTOR_VAE_BATCH * (n(10_000) + n(5_000))
+        + n(10_000)
+        + n(10_000)
+        + n(5_000)
+    )
     with bar(total, "disentanglement metrics", s.quiet, unit="img") as progress:
 
         def rep(images):
@@ -163,13 +229,19 @@ def disentanglement_metrics(model, s: EvalSettings) -> tuple[dict, dict]:
 
         values = {}
         values.update(d.beta_vae_score(rep, source, seed=s.seed, num_train=n(10_000), num_eval=n(5_000)))
-        values.update(d.factor_vae_score(rep, source, seed=s.seed, num_train=n(10_000), num_eval=n(5_000),
-                                         num_variance_estimate=n(10_000)))
+        values.update(
+            d.factor_vae_score(
+                rep, source, seed=s.seed, num_train=n(10_000), num_eval=n(5_000), num_variance_estimate=n(10_000)
+            )
+        )
         values.update(d.mig(rep, source, seed=s.seed, num_train=n(10_000)))
         values.update(d.dci(rep, source, seed=s.seed, num_train=n(10_000), num_test=n(5_000)))
-    how = {"source": f"dsprites ({source.source})", "seed": s.seed,
-           "samples": "disentanglement_lib settings" if k == 1 else f"{k:g} x disentanglement_lib's counts",
-           "representation": "posterior mean"}
+    how = {
+        "source": f"dsprites ({source.source})",
+        "seed": s.seed,
+        "samples": "disentanglement_lib settings" if k == 1 else f"{k:g} x disentanglement_lib's counts",
+        "representation": "posterior mean",
+    }
     return values, {key: how for key in ("beta_vae_score", "factor_vae_score", "mig", "dci_disentanglement")}
 
 
@@ -182,16 +254,22 @@ def pix2pix_metrics(model, test_data, s: EvalSettings) -> tuple[dict, dict]:
     direction = model.directions[0]
     inputs, targets = (a, b) if direction == "AtoB" else (b, a)
     out = _batched(lambda x: model.translate(x).cpu(), inputs, s.batch_size)
-    values = {"l1": image_metrics.l1(out, targets), "psnr": image_metrics.psnr(out, targets),
-              "ssim": image_metrics.ssim(out, targets)}
+    values = {
+        "l1": image_metrics.l1(out, targets),
+        "psnr": image_metrics.psnr(out, targets),
+        "ssim": image_metrics.ssim(out, targets),
+    }
     how = {"split": "test", "pairs": int(inputs.shape[0]), "direction": direction, "range": "[0, 1]"}
     how = {k: how for k in values}
     if test_data.name == "maps" and direction == "AtoB" and "classes" in test_data.meta:
         from ..data.paired import pixel_accuracy
 
         values["pixel_accuracy"] = pixel_accuracy(out, test_data.meta["classes"])
-        how["pixel_accuracy"] = {"split": "test", "maps": int(out.shape[0]),
-                                 "classes": "nearest palette colour per pixel, against the layout's true classes"}
+        how["pixel_accuracy"] = {
+            "split": "test",
+            "maps": int(out.shape[0]),
+            "classes": "nearest palette colour per pixel, against the layout's true classes",
+        }
     return values, how
 
 
@@ -208,15 +286,19 @@ def translation_metrics(model, test_data, classifier, extractor, s: EvalSettings
 
 
 @torch.no_grad()
-def class_diversity_metrics(fake: torch.Tensor, labels: torch.Tensor, real: torch.Tensor, num_classes: int,
-                            extractor, s: EvalSettings) -> tuple[dict, dict]:
+def class_diversity_metrics(
+    fake: torch.Tensor, labels: torch.Tensor, real: torch.Tensor, num_classes: int, extractor, s: EvalSettings
+) -> tuple[dict, dict]:
     """Per-class spread ratio and recall of the samples made for each test label (``diversity``)."""
     f_fake = _batched(extractor, fake, s.batch_size) if extractor is not None else fake.flatten(1)
     f_real = _batched(extractor, real, s.batch_size) if extractor is not None else real.flatten(1)
-    values = diversity.class_diversity(f_fake.double().numpy(), labels, f_real.double().numpy(), labels,
-                                       num_classes)
-    how = {"features": extractor.info() if extractor is not None else "pixels", "generated": fake.shape[0],
-           "reference": f"test split, {real.shape[0]} images, class by class", "labels": "those of the test split"}
+    values = diversity.class_diversity(f_fake.double().numpy(), labels, f_real.double().numpy(), labels, num_classes)
+    how = {
+        "features": extractor.info() if extractor is not None else "pixels",
+        "generated": fake.shape[0],
+        "reference": f"test split, {real.shape[0]} images, class by class",
+        "labels": "those of the test split",
+    }
     return values, {"class_diversity": how, "class_recall": how}
 
 
@@ -239,12 +321,16 @@ def cyclegan_metrics(model, test_data, classifier, extractor, s: EvalSettings) -
     how = {"cycle_l1": {"split": "test", "images": int(a.shape[0]), "path": "A -> B -> A", "range": "[0, 1]"}}
     if classifier is not None and test_data.labels is not None:
         values["label_preservation"] = class_agreement(classifier, ab, test_data.labels)
-        how["label_preservation"] = {"classifier": classifier.name, "images": int(a.shape[0]),
-                                     "labels": "the classes of the A images"}
+        how["label_preservation"] = {
+            "classifier": classifier.name,
+            "images": int(a.shape[0]),
+            "labels": "the classes of the A images",
+        }
     if extractor is not None and test_data.pair is not None:
         n = min(s.num_samples, ab.shape[0])
-        quality, quality_how = sample_quality(ab[:n], to_float(test_data.pair[:n]), extractor, s,
-                                              reference=f"{test_data.name}:test domain B")
+        quality, quality_how = sample_quality(
+            ab[:n], to_float(test_data.pair[:n]), extractor, s, reference=f"{test_data.name}:test domain B"
+        )
         values.update(quality)
         how.update({k: {**v, "generated": "A -> B translations of the test A images"} for k, v in quality_how.items()})
     return values, how
@@ -278,10 +364,13 @@ def _folder_classifier(data_name: str, test_data, s: EvalSettings):
 
     found = find_data_classifier(data_name, test_data.images)
     if not s.quiet:
-        note(f"class-based metrics use the classifier trained on {data_name} (test accuracy "
-             f"{found.record['test_accuracy']:.3f})" if found else
-             f"no classifier trained on {data_name}: 'genlab classifier {data_name}' trains one (minutes), "
-             "for cond_accuracy and latent_completeness")
+        note(
+            f"class-based metrics use the classifier trained on {data_name} (test accuracy "
+            f"{found.record['test_accuracy']:.3f})"
+            if found
+            else f"no classifier trained on {data_name}: 'genlab classifier {data_name}' trains one (minutes), "
+            "for cond_accuracy and latent_completeness"
+        )
     return found
 
 
@@ -327,16 +416,25 @@ def _groups(metrics, model, data_name: str) -> set[str]:
     asked = set(metrics)
     unknown = asked - set(METRIC_GROUPS)
     if unknown:
-        raise GenlabError(f"unknown metric group {', '.join(sorted(unknown))}; choose from "
-                          f"{', '.join(METRIC_GROUPS)}")
+        raise GenlabError(f"unknown metric group {', '.join(sorted(unknown))}; choose from {', '.join(METRIC_GROUPS)}")
     if not asked & applies:
-        raise GenlabError(f"none of {', '.join(sorted(asked))} applies to this {family} run on {data_name}; "
-                          f"those that do: {', '.join(sorted(applies))}")
+        raise GenlabError(
+            f"none of {', '.join(sorted(asked))} applies to this {family} run on {data_name}; "
+            f"those that do: {', '.join(sorted(applies))}"
+        )
     return asked & applies
 
 
-def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | None = None, features: str | None = None,
-             inception_weights: str | Path | None = None, device: str = "cpu", metrics=None) -> dict:
+def evaluate(
+    run,
+    out: str | Path | None = None,
+    *,
+    settings: EvalSettings | None = None,
+    features: str | None = None,
+    inception_weights: str | Path | None = None,
+    device: str = "cpu",
+    metrics=None,
+) -> dict:
     """Evaluate the trained run in folder ``run`` (or a loaded model); write ``out`` (JSON) and a Markdown page.
 
     ``features``: the extractor for FID/KID/precision/recall ('inception', a dataset's classifier name,
@@ -353,8 +451,10 @@ def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | Non
     test_data = load_run_data(model.meta, "test")
     test = to_float(test_data.images).to(model.device)
     if tuple(test.shape[1:]) != shape:
-        raise GenlabError(f"the test images are {tuple(test.shape[1:])} but the model takes {shape}; "
-                          "evaluate on the data the model was trained on")
+        raise GenlabError(
+            f"the test images are {tuple(test.shape[1:])} but the model takes {shape}; "
+            "evaluate on the data the model was trained on"
+        )
     values: dict = {}
     how: dict = {}
     t0 = time.perf_counter()
@@ -369,8 +469,9 @@ def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | Non
     if "samples" in groups and extractor is None:
         not_computed["samples"] = _no_extractor_reason(data_name)
     if not_computed and metrics is not None:  # a group the user asked for: an error, not a silent gap
-        raise GenlabError(f"cannot compute the {', '.join(not_computed)} metrics of this run: "
-                          f"{'; '.join(not_computed.values())}")
+        raise GenlabError(
+            f"cannot compute the {', '.join(not_computed)} metrics of this run: {'; '.join(not_computed.values())}"
+        )
     # the dataset's own classifier (None for folders): for FID by default, and for the label metrics
     classifier = extractor if not (features or inception_weights) else _extractor_for(data_name, None)
     if _is_user_folder(data_name) and test_data.labels is not None:
@@ -385,25 +486,39 @@ def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | Non
         add(disentanglement_metrics(model, s))
     labels = None
     if "samples" in groups and supports(model, Conditional) and test_data.labels is not None:
-        labels = test_data.labels[:min(s.num_samples, test.shape[0])]
+        labels = test_data.labels[: min(s.num_samples, test.shape[0])]
     if "samples" in groups and (extractor is not None or labels is not None):
         n = min(s.num_samples, test.shape[0])
         fake = generate(model, n, s, labels)
         if extractor is not None:
             add(sample_quality(fake, test[:n].cpu(), extractor, s, reference=f"{data_name}:test"))
             if n < FID_BIAS_N:  # KID, unbiased at any n, is in the report beside it
-                warning = (f"FID from {n} images is biased upwards (fewer than about {FID_BIAS_N}); compare runs by "
-                           "KID, which is unbiased at any size")
+                warning = (
+                    f"FID from {n} images is biased upwards (fewer than about {FID_BIAS_N}); compare runs by "
+                    "KID, which is unbiased at any size"
+                )
                 how["fid"] = {**how["fid"], "warning": warning}
                 if not s.quiet:
                     note(warning)
         if labels is not None and _is_classifier(classifier):
             values["cond_accuracy"] = class_agreement(classifier, fake, labels)
-            how["cond_accuracy"] = {"classifier": classifier.name, "samples": n, "labels": "those of the test split",
-                                    "classifier_test_accuracy": classifier.record.get("test_accuracy")}
-        if labels is not None:
-            add(class_diversity_metrics(fake, labels, test[:n].cpu(), len(test_data.classes or []) or
-                                        int(test_data.labels.max()) + 1, extractor, s))
+            how["cond_accuracy"] = {
+                "classifier": classifier.name,
+                "samples": n,
+                "labels": "those of the test split",
+                "classifier_test_accuracy": classifier.record.get("test_accuracy"),
+            }
+        if labels is not None and test_data.labels is not None:
+            add(
+                class_diversity_metrics(
+                    fake,
+                    labels,
+                    test[:n].cpu(),
+                    len(test_data.classes or []) or int(test_data.labels.max()) + 1,
+                    extractor,
+                    s,
+                )
+            )
     if "translation" in groups:
         add(translation_metrics(model, test_data, classifier if _is_classifier(classifier) else None, extractor, s))
     if not values:
@@ -412,9 +527,15 @@ def evaluate(run, out: str | Path | None = None, *, settings: EvalSettings | Non
     for group, why in not_computed.items():
         if not s.quiet:
             note(f"{group} metrics not computed: {why}")
-    report = {"run": str(getattr(model, "meta", {}).get("run", "")), "model": family, "data": data_name,
-              **values, "measured": how, **({"not_computed": not_computed} if not_computed else {}),
-              "seconds": round(time.perf_counter() - t0, 1)}
+    report = {
+        "run": str(getattr(model, "meta", {}).get("run", "")),
+        "model": family,
+        "data": data_name,
+        **values,
+        "measured": how,
+        **({"not_computed": not_computed} if not_computed else {}),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
     if out is not None:
         write_report(report, Path(out), model, s)
     return report
@@ -427,9 +548,14 @@ def write_report(report: dict, out: Path, model, s: EvalSettings) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, report)
     stem = out.with_suffix("")
-    lines = [f"# Evaluation of {report['run'] or 'a model'}", "",
-             f"model `{report['model']}`, data `{report['data']}`, {report['seconds']} s", "",
-             "| metric | value | measured |", "|---|---|---|"]
+    lines = [
+        f"# Evaluation of {report['run'] or 'a model'}",
+        "",
+        f"model `{report['model']}`, data `{report['data']}`, {report['seconds']} s",
+        "",
+        "| metric | value | measured |",
+        "|---|---|---|",
+    ]
     for key, value in report.items():
         if key in ("run", "model", "data", "measured", "seconds", "kl_per_dim", "not_computed"):
             continue

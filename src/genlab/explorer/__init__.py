@@ -12,8 +12,10 @@ def _server():
     try:
         from . import server
     except ImportError as e:
-        raise GenlabError(f"genlab explore needs the explorer extra ({e.name} is missing); "
-                          "install it with: pip install 'genlab[explorer]'") from None
+        raise GenlabError(
+            f"genlab explore needs the explorer extra ({e.name} is missing); "
+            "install it with: pip install 'genlab[explorer]'"
+        ) from None
     return server
 
 

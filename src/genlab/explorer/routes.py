@@ -126,8 +126,9 @@ def read_upload(data: bytes, filename: str, shape) -> tuple[torch.Tensor, list[s
     except GenlabError:
         raise
     except Exception as e:  # noqa: BLE001 - PIL's decompression-bomb error, truncated files, odd modes
-        raise GenlabError(f"cannot read the upload '{name}' as an image ({e.__class__.__name__}); "
-                          "choose a PNG or JPEG image") from None
+        raise GenlabError(
+            f"cannot read the upload '{name}' as an image ({e.__class__.__name__}); choose a PNG or JPEG image"
+        ) from None
 
 
 # ---------------------------------------------------------------- latent runs
@@ -136,8 +137,11 @@ latent = APIRouter(prefix="/api")
 
 @latent.get("/models")
 def models_info(runs: RunsDep):
-    return {"runs": [r.info() for r in runs], "groups": runs.groups(), "limits": {
-        "z": Z_LIMIT, "upload_bytes": MAX_UPLOAD, "steps": MAX_STEPS, "seed": MAX_SEED}}
+    return {
+        "runs": [r.info() for r in runs],
+        "groups": runs.groups(),
+        "limits": {"z": Z_LIMIT, "upload_bytes": MAX_UPLOAD, "steps": MAX_STEPS, "seed": MAX_SEED},
+    }
 
 
 def decode_one(runs: Runs, req: DecodeRequest) -> tuple[torch.Tensor, float]:
@@ -204,11 +208,27 @@ def interpolate(req: InterpolateRequest, runs: RunsDep):
         if not supports(r.model, Encoder):
             raise GenlabError(f"run '{r.name}' ({r.family}) has no encoder; interpolate between prior samples")
         r.test_set(req.a), r.test_set(req.b)
-        images, info = interpolate_path(r.model, pairs=1, steps=req.steps, source="images", images=[req.a, req.b],
-                                        method=req.method, data=r.test, return_info=True)
+        images, info = interpolate_path(
+            r.model,
+            pairs=1,
+            steps=req.steps,
+            source="images",
+            images=[req.a, req.b],
+            method=req.method,
+            data=r.test,
+            return_info=True,
+        )
     else:
-        images, info = interpolate_path(r.model, pairs=1, steps=req.steps, source="prior", seed=req.seed,
-                                        method=req.method, label=label, return_info=True)
+        images, info = interpolate_path(
+            r.model,
+            pairs=1,
+            steps=req.steps,
+            source="prior",
+            seed=req.seed,
+            method=req.method,
+            label=label,
+            return_info=True,
+        )
     return {"images": [data_url(im) for im in images], "method": info["method"]}
 
 
@@ -217,10 +237,12 @@ translation = APIRouter(prefix="/api")
 
 
 @translation.post("/translate")
-async def translate(r: Annotated[Run, Depends(translator_run)],
-                    direction: Annotated[Literal["AtoB", "BtoA"] | None, Form()] = None,
-                    index: Annotated[int | None, Form(ge=0)] = None,
-                    file: Annotated[UploadFile | None, File()] = None):
+async def translate(
+    r: Annotated[Run, Depends(translator_run)],
+    direction: Annotated[Literal["AtoB", "BtoA"] | None, Form()] = None,
+    index: Annotated[int | None, Form(ge=0)] = None,
+    file: Annotated[UploadFile | None, File()] = None,
+):
     """One test image (with its true target, for a one-way translator) or an upload, translated; a two-way
     translator also sends the result back (the cycle)."""
     directions = r.directions()
@@ -235,8 +257,10 @@ async def translate(r: Annotated[Run, Depends(translator_run)],
     if file is not None:
         data = await file.read(MAX_UPLOAD + 1)
         if len(data) > MAX_UPLOAD:
-            return JSONResponse({"error": f"the upload is larger than {MAX_UPLOAD // (1024 * 1024)} MB; choose a "
-                                          "smaller image"}, status_code=413)
+            return JSONResponse(
+                {"error": f"the upload is larger than {MAX_UPLOAD // (1024 * 1024)} MB; choose a smaller image"},
+                status_code=413,
+            )
         x, notes = read_upload(data, file.filename or "upload", shape)
     elif index is not None:
         test = r.test_set(index)
@@ -252,6 +276,11 @@ async def translate(r: Annotated[Run, Depends(translator_run)],
         cycle = None
         if len(directions) == 2:
             cycle = r.model.translate(y, direction="BtoA" if way == "AtoB" else "AtoB")[0]
-    return {"direction": way, "input": data_url(x), "output": data_url(y[0]),
-            "cycle": data_url(cycle) if cycle is not None else None,
-            "target": data_url(target) if target is not None else None, "notes": notes}
+    return {
+        "direction": way,
+        "input": data_url(x),
+        "output": data_url(y[0]),
+        "cycle": data_url(cycle) if cycle is not None else None,
+        "target": data_url(target) if target is not None else None,
+        "notes": notes,
+    }

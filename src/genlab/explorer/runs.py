@@ -35,8 +35,11 @@ class Run:
         self.latent_dim = int(model.latent_dim) if supports(model, LatentModel) else 0
         self.num_classes = int(cfg.num_classes) if supports(model, Conditional) else 0
         classes = meta.get("classes")
-        self.classes = ([str(c) for c in classes] if classes and len(classes) == self.num_classes
-                        else [str(i) for i in range(self.num_classes)])
+        self.classes = (
+            [str(c) for c in classes]
+            if classes and len(classes) == self.num_classes
+            else [str(i) for i in range(self.num_classes)]
+        )
         self.units = self._units()
         self.test, self.test_note = self._test_data()
 
@@ -77,8 +80,9 @@ class Run:
         if self.test is None:
             raise GenlabError(f"run '{self.name}' has no test images here ({self.test_note})")
         if index >= len(self.test):
-            raise GenlabError(f"test image {index} does not exist; run '{self.name}' has test images "
-                              f"0..{len(self.test) - 1}")
+            raise GenlabError(
+                f"test image {index} does not exist; run '{self.name}' has test images 0..{len(self.test) - 1}"
+            )
         return self.test
 
     # ---- description for the page
@@ -86,14 +90,25 @@ class Run:
         return list(self.model.directions) if supports(self.model, Translator) else []
 
     def info(self) -> dict:
-        return {"id": self.id, "name": self.name, "path": self.path, "family": self.family, "data": self.data_name,
-                "view": self.view, "image_shape": list(self.model.config.image_shape), "latent_dim": self.latent_dim,
-                "sliders": min(self.latent_dim, MAX_SLIDERS.get(self.view or "", 0)),
-                "num_classes": self.num_classes, "classes": self.classes,
-                "has_encoder": supports(self.model, Encoder),
-                "test_count": len(self.test) if self.test is not None else 0, "test_note": self.test_note,
-                "directions": self.directions(), "z_limit": Z_LIMIT,
-                "units": "std of its codes" if self.units is not None else "prior (N(0, I))"}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "path": self.path,
+            "family": self.family,
+            "data": self.data_name,
+            "view": self.view,
+            "image_shape": list(self.model.config.image_shape),
+            "latent_dim": self.latent_dim,
+            "sliders": min(self.latent_dim, MAX_SLIDERS.get(self.view or "", 0)),
+            "num_classes": self.num_classes,
+            "classes": self.classes,
+            "has_encoder": supports(self.model, Encoder),
+            "test_count": len(self.test) if self.test is not None else 0,
+            "test_note": self.test_note,
+            "directions": self.directions(),
+            "z_limit": Z_LIMIT,
+            "units": "std of its codes" if self.units is not None else "prior (N(0, I))",
+        }
 
 
 class Runs:
@@ -119,8 +134,10 @@ class Runs:
         if capability is not None and not supports(r.model, capability):
             from ..models import families_with
 
-            raise GenlabError(f"run {ident} ('{r.name}') is a {r.family} model; this needs one of: "
-                              f"{', '.join(families_with(capability))}")
+            raise GenlabError(
+                f"run {ident} ('{r.name}') is a {r.family} model; this needs one of: "
+                f"{', '.join(families_with(capability))}"
+            )
         return r
 
     def groups(self) -> list[dict]:

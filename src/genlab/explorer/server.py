@@ -65,8 +65,10 @@ def create_app(runs, device: str = "cpu") -> FastAPI:
     app.add_exception_handler(GenlabError, lambda request, exc: _error(400, str(exc)))
     app.add_exception_handler(HTTPException, lambda request, exc: _error(exc.status_code, str(exc.detail)))
     # a bug, not the user's fault: answer it, keep serving
-    app.add_exception_handler(Exception, lambda request, exc: _error(
-        500, f"internal error ({exc.__class__.__name__}: {exc}); the server keeps running"))
+    app.add_exception_handler(
+        Exception,
+        lambda request, exc: _error(500, f"internal error ({exc.__class__.__name__}: {exc}); the server keeps running"),
+    )
     app.middleware("http")(_limit_size)
     app.get("/", response_class=HTMLResponse)(page)
     return app
@@ -75,8 +77,9 @@ def create_app(runs, device: str = "cpu") -> FastAPI:
 async def _limit_size(request: Request, call_next):
     length = request.headers.get("content-length")
     if length is not None and (not length.isdigit() or int(length) > MAX_UPLOAD + 65536):
-        return _error(413, f"request too large ({length} bytes); uploads are limited to "
-                           f"{MAX_UPLOAD // (1024 * 1024)} MB")
+        return _error(
+            413, f"request too large ({length} bytes); uploads are limited to {MAX_UPLOAD // (1024 * 1024)} MB"
+        )
     return await call_next(request)
 
 
@@ -92,7 +95,9 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as e:
-        raise GenlabError(f"cannot resolve --host '{host}' ({e.strerror}); use 127.0.0.1 or an address of this machine") from None
+        raise GenlabError(
+            f"cannot resolve --host '{host}' ({e.strerror}); use 127.0.0.1 or an address of this machine"
+        ) from None
     family, kind, proto, _, address = infos[0]
     # proto IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say TCP, and
     # with Nagle on, every small response waited ~40 ms for the client's delayed ACK
@@ -105,8 +110,9 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as e:
         sock.close()
         if e.errno == errno.EADDRINUSE:
-            raise GenlabError(f"port {port} on {host} is already in use; choose another with --port "
-                              f"(e.g. --port {port + 1})") from None
+            raise GenlabError(
+                f"port {port} on {host} is already in use; choose another with --port (e.g. --port {port + 1})"
+            ) from None
         raise GenlabError(f"cannot listen on {host}:{port} ({e.strerror}); choose another --host or --port") from None
     return sock
 
@@ -126,8 +132,11 @@ def serve(runs, host: str = "127.0.0.1", port: int = 8000, device: str = "cpu", 
         app = create_app(runs, device=device)
         url_host = f"[{host}]" if ":" in host else host
         if not quiet:
-            print(f"genlab explore: {len(app.state.runs)} run(s) at http://{url_host}:{sock.getsockname()[1]}/ "
-                  "(Ctrl+C stops)", flush=True)
+            print(
+                f"genlab explore: {len(app.state.runs)} run(s) at http://{url_host}:{sock.getsockname()[1]}/ "
+                "(Ctrl+C stops)",
+                flush=True,
+            )
             if host not in ("127.0.0.1", "localhost", "::1"):
                 print(f"note: bound to {host}: other machines on the network can reach this page", flush=True)
         limited = RequestLimits(app, MAX_UPLOAD + 65536, allowed_hosts(host))  # body read while streaming; Host checked

@@ -42,6 +42,23 @@ def build_model(name: str, **config) -> GenerativeModel:
     return cls(cls.config_class(**config))
 
 
-__all__ = ["MODELS", "model_class", "families_with", "build_model", "GenerativeModel", "AEConfig", "Autoencoder", "VAEConfig", "VAE",
-           "GANConfig", "GAN", "ConditionalGAN", "Pix2PixConfig", "Pix2Pix", "CycleGANConfig", "CycleGAN",
-           "CycleGANVoiceConfig", "CycleGANVoice"]
+__all__ = [
+    "MODELS",
+    "model_class",
+    "families_with",
+    "build_model",
+    "GenerativeModel",
+    "AEConfig",
+    "Autoencoder",
+    "VAEConfig",
+    "VAE",
+    "GANConfig",
+    "GAN",
+    "ConditionalGAN",
+    "Pix2PixConfig",
+    "Pix2Pix",
+    "CycleGANConfig",
+    "CycleGAN",
+    "CycleGANVoiceConfig",
+    "CycleGANVoice",
+]

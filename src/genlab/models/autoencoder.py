@@ -14,8 +14,8 @@ import torch
 from .. import losses
 from ..data.base import to_float
 from .base import GenerativeModel, check, standard_normal
-from .capabilities import Encoder, LatentModel, Sampler
 from .blocks import build_decoder, build_encoder
+from .capabilities import Encoder, LatentModel, Sampler
 
 
 @dataclass
@@ -83,7 +83,9 @@ class Autoencoder(GenerativeModel):
         self.eval()
         idx = torch.linspace(0, len(data) - 1, min(len(data), 10_000)).long()
         z = torch.cat([self.encode(to_float(data.images[i]).to(self.device)) for i in idx.split(1000)]).double()
-        cov = torch.cov(z.T).reshape(z.shape[1], z.shape[1]) + 1e-6 * torch.eye(z.shape[1], dtype=z.dtype, device=z.device)
+        cov = torch.cov(z.T).reshape(z.shape[1], z.shape[1]) + 1e-6 * torch.eye(
+            z.shape[1], dtype=z.dtype, device=z.device
+        )
         self.latent_mean.copy_(z.mean(0).float())
         self.latent_chol.copy_(torch.linalg.cholesky(cov).float())
         self.train(was_training)
@@ -108,5 +110,3 @@ class Autoencoder(GenerativeModel):
     @torch.no_grad()
     def preview(self, batch, generator):
         return self.sample(64, generator)
-
-

@@ -50,8 +50,11 @@ class GenerativeModel(nn.Module):
         return {"model": self}
 
     def configure_optimizers(self, train) -> dict[str, torch.optim.Optimizer]:
-        return {"model": adam(self.parameters(), lr=train.lr or DEFAULT_LR, betas=train.betas,
-                              weight_decay=train.weight_decay)}
+        return {
+            "model": adam(
+                self.parameters(), lr=train.lr or DEFAULT_LR, betas=train.betas, weight_decay=train.weight_decay
+            )
+        }
 
     def configure_schedulers(self, optimizers: dict, train, total_steps: int) -> dict[str, Any]:
         return {}
@@ -97,7 +100,8 @@ class GenerativeModel(nn.Module):
 
     @property
     def latent_dim(self) -> int:
-        """Size of a code z (B, latent_dim) of a LatentModel: its config's ``latent_dim`` unless the family derives it."""
+        """Size of a code z (B, latent_dim) of a LatentModel: its config's ``latent_dim``, unless the family
+        derives it."""
         return int(self.config.latent_dim)
 
     def as_codes(self, z) -> torch.Tensor:
@@ -132,8 +136,10 @@ class GenerativeModel(nn.Module):
         if not x.is_floating_point():
             raise GenlabError(f"this model takes {want}, got {x.dtype} values")
         if x.numel() and (float(x.min()) < -1e-3 or float(x.max()) > 1 + 1e-3):
-            raise GenlabError(f"this model takes {want}, got floats in [{float(x.min()):.3g}, {float(x.max()):.3g}]; "
-                              "divide 0..255 values by 255 (or pass them as uint8)")
+            raise GenlabError(
+                f"this model takes {want}, got floats in [{float(x.min()):.3g}, {float(x.max()):.3g}]; "
+                "divide 0..255 values by 255 (or pass them as uint8)"
+            )
         return x.to(self.device, torch.float32)
 
 
@@ -152,8 +158,9 @@ def adam(params, lr: float, betas=(0.9, 0.999), weight_decay: float = 0.0) -> to
     return torch.optim.Adam(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay, fused=True)
 
 
-def g_and_d_optimizers(model, g_params, d_params, train, d_share: float = 1.0,
-                       names: tuple[str, str] = ("g", "d")) -> dict[str, torch.optim.Optimizer]:
+def g_and_d_optimizers(
+    model, g_params, d_params, train, d_share: float = 1.0, names: tuple[str, str] = ("g", "d")
+) -> dict[str, torch.optim.Optimizer]:
     """Adam for the generator(s) and the discriminator(s) of an adversarial model, keyed by ``names``.
 
     The rates are ``lr_g`` and ``lr_d`` of the model's config; each defaults to the base rate ``--set lr``
@@ -161,7 +168,10 @@ def g_and_d_optimizers(model, g_params, d_params, train, d_share: float = 1.0,
     """
     c, base = model.config, train.lr or 2e-4
     kw = {"betas": tuple(c.betas), "weight_decay": train.weight_decay}
-    return {names[0]: adam(g_params, lr=c.lr_g or base, **kw), names[1]: adam(d_params, lr=c.lr_d or base * d_share, **kw)}
+    return {
+        names[0]: adam(g_params, lr=c.lr_g or base, **kw),
+        names[1]: adam(d_params, lr=c.lr_d or base * d_share, **kw),
+    }
 
 
 def standard_normal(n: int, dim: int, generator: torch.Generator | None, device) -> torch.Tensor:

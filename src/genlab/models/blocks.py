@@ -35,8 +35,10 @@ def default_depth(height: int, width: int) -> int:
 def check_conv_size(shape: tuple[int, ...]) -> None:
     c, h, w = shape
     if min(h, w) < MIN_CONV_SIDE:
-        raise GenlabError(f"conv networks need images of at least {MIN_CONV_SIDE}x{MIN_CONV_SIDE}, got {h}x{w}; "
-                          "use --set arch=mlp or a larger image size")
+        raise GenlabError(
+            f"conv networks need images of at least {MIN_CONV_SIDE}x{MIN_CONV_SIDE}, got {h}x{w}; "
+            "use --set arch=mlp or a larger image size"
+        )
 
 
 def default_channels(shape: tuple[int, ...], base: int = 32) -> tuple[int, ...]:
@@ -80,8 +82,14 @@ class ConvDecoder(nn.Module):
     image size works. The last stage outputs the image channels directly (no full-resolution conv
     on wide features: it is the most expensive layer a decoder can have)."""
 
-    def __init__(self, shape: tuple[int, ...], channels: tuple[int, ...], in_features: int,
-                 act: nn.Module | None = None, fc_norm: bool = False):
+    def __init__(
+        self,
+        shape: tuple[int, ...],
+        channels: tuple[int, ...],
+        in_features: int,
+        act: nn.Module | None = None,
+        fc_norm: bool = False,
+    ):
         super().__init__()
         check_conv_size(shape)
         c, h, w = shape
@@ -90,7 +98,9 @@ class ConvDecoder(nn.Module):
         self.start = (chans[0], *sizes[-1])
         n0 = chans[0] * sizes[-1][0] * sizes[-1][1]
         # fc_norm: BatchNorm on the first map, as the DCGAN generator has
-        self.fc = nn.Sequential(nn.Linear(in_features, n0), nn.BatchNorm1d(n0)) if fc_norm else nn.Linear(in_features, n0)
+        self.fc = (
+            nn.Sequential(nn.Linear(in_features, n0), nn.BatchNorm1d(n0)) if fc_norm else nn.Linear(in_features, n0)
+        )
         self.sizes = [tuple(s) for s in reversed(sizes[:-1])]  # target size of each stage
         outs = chans[1:] + [c]
         self.ups = nn.ModuleList(nn.ConvTranspose2d(i, o, 4, stride=2, padding=1) for i, o in zip(chans, outs))
@@ -106,16 +116,18 @@ class ConvDecoder(nn.Module):
         return x  # (B, C, H, W) logits
 
 
-def build_encoder(arch: str, shape: tuple[int, ...], out_features: int,
-                  hidden: tuple[int, ...], channels: tuple[int, ...]) -> nn.Module:
+def build_encoder(
+    arch: str, shape: tuple[int, ...], out_features: int, hidden: tuple[int, ...], channels: tuple[int, ...]
+) -> nn.Module:
     """Image (B, C, H, W) -> (B, out_features). ``arch`` is 'mlp' or 'conv'."""
     if arch == "mlp":
         return nn.Sequential(nn.Flatten(), mlp([math.prod(shape), *hidden, out_features]))
     return ConvEncoder(shape, channels or default_channels(shape), out_features)
 
 
-def build_decoder(arch: str, shape: tuple[int, ...], in_features: int,
-                  hidden: tuple[int, ...], channels: tuple[int, ...]) -> nn.Module:
+def build_decoder(
+    arch: str, shape: tuple[int, ...], in_features: int, hidden: tuple[int, ...], channels: tuple[int, ...]
+) -> nn.Module:
     """(B, in_features) -> logits (B, C, H, W). Mirror of :func:`build_encoder`."""
     if arch == "mlp":
         return nn.Sequential(mlp([in_features, *reversed(hidden), math.prod(shape)]), nn.Unflatten(1, shape))

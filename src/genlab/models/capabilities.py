@@ -107,8 +107,10 @@ def require(model, capability: type[T], needed_for: str) -> T:
     from . import families_with
 
     what, noun = CAPABILITY_WORDS[capability]
-    raise GenlabError(f"model '{getattr(model, 'family', type(model).__name__)}' {what}; {needed_for} needs "
-                      f"{noun} ({', '.join(families_with(capability))})")
+    raise GenlabError(
+        f"model '{getattr(model, 'family', type(model).__name__)}' {what}; {needed_for} needs "
+        f"{noun} ({', '.join(families_with(capability))})"
+    )
 
 
 CAPABILITY_WORDS = {  # what a model lacking it is, and what is needed
@@ -127,8 +129,10 @@ def check_direction(direction: str, directions: tuple[str, ...] = DIRECTIONS) ->
     if direction not in DIRECTIONS:
         raise GenlabError(f"direction must be 'AtoB' or 'BtoA', got '{direction}'")
     if direction not in directions:
-        raise GenlabError(f"this model translates {' and '.join(directions)} only, not {direction}; "
-                          f"train one with --set direction={direction} for the other way")
+        raise GenlabError(
+            f"this model translates {' and '.join(directions)} only, not {direction}; "
+            f"train one with --set direction={direction} for the other way"
+        )
     return direction
 
 

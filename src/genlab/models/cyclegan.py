@@ -32,8 +32,17 @@ from .. import losses, shards
 from ..errors import GenlabError
 from .base import GenerativeModel, check, check_rates, g_and_d_optimizers
 from .capabilities import DIRECTIONS, Translator, check_direction
-from .translation_blocks import (RESNET_MIN_SIDE, ImagePool, PatchGAN, ResnetGenerator, check_shape,
-                                 linear_decay_schedulers, preview_rows, to_signed, to_unit)
+from .translation_blocks import (
+    RESNET_MIN_SIDE,
+    ImagePool,
+    PatchGAN,
+    ResnetGenerator,
+    check_shape,
+    linear_decay_schedulers,
+    preview_rows,
+    to_signed,
+    to_unit,
+)
 
 
 @dataclass
@@ -58,27 +67,37 @@ class CycleGANConfig:
 
     def __post_init__(self):
         self.image_shape = tuple(self.image_shape)
-        check(len(self.image_shape) == 3 and all(int(s) >= 1 for s in self.image_shape),
-              f"image_shape must be (C, H, W), got {self.image_shape}")
-        check(min(self.image_shape[1:]) >= RESNET_MIN_SIDE,
-              f"CycleGAN needs images of at least {RESNET_MIN_SIDE}x{RESNET_MIN_SIDE}, got "
-              f"{self.image_shape[1]}x{self.image_shape[2]}; use a larger image size")
+        check(
+            len(self.image_shape) == 3 and all(int(s) >= 1 for s in self.image_shape),
+            f"image_shape must be (C, H, W), got {self.image_shape}",
+        )
+        check(
+            min(self.image_shape[1:]) >= RESNET_MIN_SIDE,
+            f"CycleGAN needs images of at least {RESNET_MIN_SIDE}x{RESNET_MIN_SIDE}, got "
+            f"{self.image_shape[1]}x{self.image_shape[2]}; use a larger image size",
+        )
         check(self.pair_channels >= 0, f"pair_channels must be an integer >= 0, got {self.pair_channels}")
         check(self.ngf >= 1 and self.ndf >= 1, f"ngf and ndf must be integers >= 1, got {self.ngf}, {self.ndf}")
         check(self.n_blocks >= 0, f"n_blocks must be an integer >= 0, got {self.n_blocks}")
         check(self.norm in ("batch", "instance"), f"norm must be 'batch' or 'instance', got '{self.norm}'")
         check(self.patch_layers >= -1, f"patch_layers must be -1 (auto) or an integer >= 0, got {self.patch_layers}")
-        check(self.gan_loss in losses.GAN_LOSSES,
-              f"gan_loss must be one of {', '.join(losses.GAN_LOSSES)}, got '{self.gan_loss}'")
+        check(
+            self.gan_loss in losses.GAN_LOSSES,
+            f"gan_loss must be one of {', '.join(losses.GAN_LOSSES)}, got '{self.gan_loss}'",
+        )
         check(self.lambda_cycle >= 0, f"lambda_cycle must be a number >= 0, got {self.lambda_cycle}")
         check(self.lambda_identity >= 0, f"lambda_identity must be a number >= 0, got {self.lambda_identity}")
-        check(self.lambda_identity == 0 or self.pair_channels in (0, self.image_shape[0]),
-              f"the identity loss needs domains with the same channels (A has {self.image_shape[0]}, B has "
-              f"{self.pair_channels}); set lambda_identity=0")
+        check(
+            self.lambda_identity == 0 or self.pair_channels in (0, self.image_shape[0]),
+            f"the identity loss needs domains with the same channels (A has {self.image_shape[0]}, B has "
+            f"{self.pair_channels}); set lambda_identity=0",
+        )
         check(self.pool_size >= 0, f"pool_size must be an integer >= 0, got {self.pool_size}")
         check_rates(self)
-        check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
-              f"betas must be two numbers in [0, 1), got {self.betas}")
+        check(
+            len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+            f"betas must be two numbers in [0, 1), got {self.betas}",
+        )
         check(0 <= self.decay_start <= 1, f"decay_start must be a number in [0, 1], got {self.decay_start}")
 
     @property
@@ -116,22 +135,30 @@ class CycleGAN(GenerativeModel):
         return {"g_ab": self.g_ab, "g_ba": self.g_ba, "d_a": self.d_a, "d_b": self.d_b}
 
     def configure_optimizers(self, train):
-        return g_and_d_optimizers(self, [*self.g_ab.parameters(), *self.g_ba.parameters()],
-                                  [*self.d_a.parameters(), *self.d_b.parameters()], train)
+        return g_and_d_optimizers(
+            self,
+            [*self.g_ab.parameters(), *self.g_ba.parameters()],
+            [*self.d_a.parameters(), *self.d_b.parameters()],
+            train,
+        )
 
     configure_schedulers = linear_decay_schedulers
 
     def draw_b(self, batches, n: int) -> torch.Tensor:
         """n domain-B images (n, C_B, H, W) in [0, 1], rows drawn uniformly with the global RNG."""
         if batches.data.pair is None:
-            raise GenlabError("CycleGAN trains on two domains: use an unpaired dataset such as fashion-stripes, "
-                              "or trainA/ trainB/ folders (genlab.data.unpaired.combine_unpaired)")
+            raise GenlabError(
+                "CycleGAN trains on two domains: use an unpaired dataset such as fashion-stripes, "
+                "or trainA/ trainB/ folders (genlab.data.unpaired.combine_unpaired)"
+            )
         idx = shards.randint(len(batches.data), n)
         b = batches.gather(idx).pair
         if tuple(b.shape[1:]) != self.config.shape_b:
-            raise GenlabError(f"domain B images are {'x'.join(map(str, b.shape[1:]))} but the model was built for "
-                              f"{'x'.join(map(str, self.config.shape_b))}; set image_shape and pair_channels "
-                              "from the data")
+            raise GenlabError(
+                f"domain B images are {'x'.join(map(str, b.shape[1:]))} but the model was built for "
+                f"{'x'.join(map(str, self.config.shape_b))}; set image_shape and pair_channels "
+                "from the data"
+            )
         return b
 
     def train_step(self, batches, optimizers, step):
@@ -207,5 +234,11 @@ def cycle_update(model, a: torch.Tensor, b: torch.Tensor, optimizers: dict, kind
     optimizers["g"].zero_grad(set_to_none=True)
     g_loss.backward()
     optimizers["g"].step()
-    return {"d_a": d_a_loss.detach(), "d_b": d_b_loss.detach(), "g_loss": g_loss.detach(),
-            "g_adv": adv.detach(), "cycle": cyc.detach(), **out}
+    return {
+        "d_a": d_a_loss.detach(),
+        "d_b": d_b_loss.detach(),
+        "g_loss": g_loss.detach(),
+        "g_adv": adv.detach(),
+        "cycle": cyc.detach(),
+        **out,
+    }

@@ -41,8 +41,8 @@ from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 from .. import losses, shards
 from ..errors import GenlabError
 from .base import GenerativeModel, check, check_rates, g_and_d_optimizers, standard_normal
-from .capabilities import Conditional, LatentModel, Sampler, class_labels
 from .blocks import ConvDecoder, check_conv_size, default_channels, init_weights, mlp
+from .capabilities import Conditional, LatentModel, Sampler, class_labels
 
 ARCHS = ("dcgan", "mlp")
 
@@ -71,22 +71,29 @@ class GANConfig:
     label_dim: int = 32  # size of G's label embedding (conditional only)
 
     def __post_init__(self):
-        check(len(self.image_shape) == 3 and all(int(s) >= 1 for s in self.image_shape),
-              f"image_shape must be three integers (C, H, W) >= 1, got {self.image_shape}")
+        check(
+            len(self.image_shape) == 3 and all(int(s) >= 1 for s in self.image_shape),
+            f"image_shape must be three integers (C, H, W) >= 1, got {self.image_shape}",
+        )
         check(self.arch in ARCHS, f"arch must be 'dcgan' or 'mlp', got '{self.arch}'")
         check(self.latent_dim >= 1, f"latent_dim must be an integer >= 1, got {self.latent_dim}")
-        check(len(self.hidden) >= 1 and all(h >= 1 for h in self.hidden),
-              f"hidden must be a comma-separated list of integers >= 1, got {self.hidden}")
-        check(all(c >= 1 for c in self.channels),
-              f"channels must be a comma-separated list of integers >= 1 (or empty), got {self.channels}")
-        check(self.loss in losses.GAN_LOSSES,
-              f"loss must be one of {', '.join(losses.GAN_LOSSES)}, got '{self.loss}'")
+        check(
+            len(self.hidden) >= 1 and all(h >= 1 for h in self.hidden),
+            f"hidden must be a comma-separated list of integers >= 1, got {self.hidden}",
+        )
+        check(
+            all(c >= 1 for c in self.channels),
+            f"channels must be a comma-separated list of integers >= 1 (or empty), got {self.channels}",
+        )
+        check(self.loss in losses.GAN_LOSSES, f"loss must be one of {', '.join(losses.GAN_LOSSES)}, got '{self.loss}'")
         check(self.gp_weight >= 0, f"gp_weight must be a number >= 0, got {self.gp_weight}")
         check(self.mode_seeking >= 0, f"mode_seeking must be a number >= 0 (0: off), got {self.mode_seeking}")
         check(self.d_steps >= 1, f"d_steps must be an integer >= 1, got {self.d_steps}")
         check_rates(self)
-        check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
-              f"betas must be two numbers in [0, 1), got {self.betas}")
+        check(
+            len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+            f"betas must be two numbers in [0, 1), got {self.betas}",
+        )
         check(0 <= self.ema_decay < 1, f"ema_decay must be a number in [0, 1), got {self.ema_decay}")
         check(self.ema_start >= 0, f"ema_start must be an integer >= 0, got {self.ema_start}")
         check(self.num_classes >= 0, f"num_classes must be an integer >= 0 (0: unconditional), got {self.num_classes}")
@@ -96,6 +103,7 @@ class GANConfig:
 
 
 # ---- networks ----
+
 
 class Generator(nn.Module):
     """(z (B, latent_dim), y (B,) or None, or a label embedding (B, label_dim)) -> images (B, C, H, W) in [-1, 1]."""
@@ -110,8 +118,11 @@ class Generator(nn.Module):
             return
         # DCGAN: linear to the smallest map (BatchNorm + ReLU), then stride-2 transposed convs with
         # BatchNorm + ReLU, cropped to the exact sizes D's stride-2 convs see (any H, W); tanh at the end.
-        self.net = init_weights(ConvDecoder(shape, tuple(config.channels or default_channels(shape, base=64)), d_in,
-                                            act=nn.ReLU(), fc_norm=True))
+        self.net = init_weights(
+            ConvDecoder(
+                shape, tuple(config.channels or default_channels(shape, base=64)), d_in, act=nn.ReLU(), fc_norm=True
+            )
+        )
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None, emb: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
@@ -124,7 +135,8 @@ class Discriminator(nn.Module):
     """(x (B, C, H, W) in [-1, 1], y (B,) or None) -> logits (B,).
 
     phi: stride-2 4x4 convs with LeakyReLU(0.2) (BatchNorm after the first unless spectral norm or
-    wgan-gp, whose per-image gradient penalty a batch statistic would break), or an MLP; psi: a linear layer. Conditional: + <embed(y), phi(x)> (projection discriminator).
+    wgan-gp, whose per-image gradient penalty a batch statistic would break), or an MLP; psi: a linear
+    layer. Conditional: + <embed(y), phi(x)> (projection discriminator).
     """
 
     def __init__(self, config: GANConfig):
@@ -135,7 +147,9 @@ class Discriminator(nn.Module):
         batch_norm = not sn and config.loss != "wgan-gp"
         if config.arch == "mlp":
             widths = list(reversed(config.hidden))
-            self.phi: nn.Module = nn.Sequential(nn.Flatten(), mlp([math.prod(shape), *widths], act=_leaky, last_act=True))
+            self.phi: nn.Module = nn.Sequential(
+                nn.Flatten(), mlp([math.prod(shape), *widths], act=_leaky, last_act=True)
+            )
             features = widths[-1]
         else:
             chans = list(config.channels or default_channels(shape, base=64))
@@ -172,6 +186,7 @@ def _leaky() -> nn.Module:
 
 # ---- the model ----
 
+
 class GAN(GenerativeModel):
     """GAN (``num_classes == 0``) or conditional GAN (``num_classes > 0``), one config, one class."""
 
@@ -202,8 +217,13 @@ class GAN(GenerativeModel):
         return nets
 
     def configure_optimizers(self, train) -> dict[str, torch.optim.Optimizer]:
-        return g_and_d_optimizers(self, self.generator.parameters(), self.discriminator.parameters(), train,
-                                  names=("generator", "discriminator"))
+        return g_and_d_optimizers(
+            self,
+            self.generator.parameters(),
+            self.discriminator.parameters(),
+            train,
+            names=("generator", "discriminator"),
+        )
 
     @property
     def batches_per_step(self) -> int:  # k real batches per iteration, one per D update
@@ -214,8 +234,10 @@ class GAN(GenerativeModel):
         if not self.conditional:
             return None
         if batch.y is None:
-            raise GenlabError("a conditional GAN needs labelled data (num_classes > 0 but the batch has no "
-                              "labels); use a dataset with classes or --model gan")
+            raise GenlabError(
+                "a conditional GAN needs labelled data (num_classes > 0 but the batch has no "
+                "labels); use a dataset with classes or --model gan"
+            )
         return batch.y
 
     def train_step(self, batches, optimizers, step):
@@ -265,8 +287,13 @@ class GAN(GenerativeModel):
         D.requires_grad_(True)
 
         self.update_ema(step)
-        return {"d_loss": d_total / cfg.d_steps, "g_loss": g_loss.detach(),
-                "logit_real": real_logits.detach().mean(), "logit_fake": fake_logits.detach().mean(), **out}
+        return {
+            "d_loss": d_total / cfg.d_steps,
+            "g_loss": g_loss.detach(),
+            "logit_real": real_logits.detach().mean(),
+            "logit_fake": fake_logits.detach().mean(),
+            **out,
+        }
 
     @torch.no_grad()
     def update_ema(self, step: int) -> None:
@@ -367,6 +394,9 @@ class ConditionalGAN(GAN):
     capabilities = frozenset({LatentModel, Sampler, Conditional})
 
     def __init__(self, config: GANConfig):
-        check(config.num_classes >= 1, f"cgan needs num_classes >= 1 (the number of labels), got "
-                                       f"{config.num_classes}; train on labelled data or use --model gan")
+        check(
+            config.num_classes >= 1,
+            f"cgan needs num_classes >= 1 (the number of labels), got "
+            f"{config.num_classes}; train on labelled data or use --model gan",
+        )
         super().__init__(config)

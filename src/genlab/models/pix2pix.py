@@ -27,8 +27,7 @@ from .. import losses
 from ..errors import GenlabError
 from .base import GenerativeModel, check, check_rates, g_and_d_optimizers
 from .capabilities import DIRECTIONS, Translator, check_direction
-from .translation_blocks import (PatchGAN, UNet, linear_decay_schedulers, preview_rows, to_signed,
-                                 to_unit)
+from .translation_blocks import PatchGAN, UNet, linear_decay_schedulers, preview_rows, to_signed, to_unit
 
 NORMS = ("batch", "instance")
 
@@ -55,23 +54,34 @@ class Pix2PixConfig:
 
     def __post_init__(self):
         self.image_shape = tuple(self.image_shape)
-        check(len(self.image_shape) == 3 and all(int(s) >= 1 for s in self.image_shape),
-              f"image_shape must be (C, H, W), got {self.image_shape}")
-        check(min(self.image_shape[1:]) >= 4, f"pix2pix needs images of at least 4x4, got "
-              f"{self.image_shape[1]}x{self.image_shape[2]}; use a larger image size")
+        check(
+            len(self.image_shape) == 3 and all(int(s) >= 1 for s in self.image_shape),
+            f"image_shape must be (C, H, W), got {self.image_shape}",
+        )
+        check(
+            min(self.image_shape[1:]) >= 4,
+            f"pix2pix needs images of at least 4x4, got "
+            f"{self.image_shape[1]}x{self.image_shape[2]}; use a larger image size",
+        )
         check(self.pair_channels >= 0, f"pair_channels must be an integer >= 0, got {self.pair_channels}")
         check(self.direction in DIRECTIONS, f"direction must be 'AtoB' or 'BtoA', got '{self.direction}'")
         check(self.ngf >= 1 and self.ndf >= 1, f"ngf and ndf must be integers >= 1, got {self.ngf}, {self.ndf}")
         check(self.norm in NORMS, f"norm must be 'batch' or 'instance', got '{self.norm}'")
         check(0 <= self.dropout < 1, f"dropout must be a number in [0, 1), got {self.dropout}")
-        check(self.dropout_layers >= -1, f"dropout_layers must be -1 (auto) or an integer >= 0, got {self.dropout_layers}")
+        check(
+            self.dropout_layers >= -1, f"dropout_layers must be -1 (auto) or an integer >= 0, got {self.dropout_layers}"
+        )
         check(self.patch_layers >= -1, f"patch_layers must be -1 (auto) or an integer >= 0, got {self.patch_layers}")
-        check(self.gan_loss in losses.GAN_LOSSES,
-              f"gan_loss must be one of {', '.join(losses.GAN_LOSSES)}, got '{self.gan_loss}'")
+        check(
+            self.gan_loss in losses.GAN_LOSSES,
+            f"gan_loss must be one of {', '.join(losses.GAN_LOSSES)}, got '{self.gan_loss}'",
+        )
         check(self.lambda_l1 >= 0, f"lambda_l1 must be a number >= 0, got {self.lambda_l1}")
         check_rates(self)
-        check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
-              f"betas must be two numbers in [0, 1), got {self.betas}")
+        check(
+            len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+            f"betas must be two numbers in [0, 1), got {self.betas}",
+        )
         check(0 <= self.decay_start <= 1, f"decay_start must be a number in [0, 1], got {self.decay_start}")
 
     @property
@@ -119,14 +129,18 @@ class Pix2Pix(GenerativeModel):
     def split_batch(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(input, target) of a paired batch, in [0, 1], by ``direction``."""
         if batch.pair is None:
-            raise GenlabError("pix2pix trains on paired data (each image with its target); use a paired dataset "
-                              "such as edges2fashion or maps, or a paired folder (A/ and B/, or A|B side by side)")
+            raise GenlabError(
+                "pix2pix trains on paired data (each image with its target); use a paired dataset "
+                "such as edges2fashion or maps, or a paired folder (A/ and B/, or A|B side by side)"
+            )
         c = self.config
         if tuple(batch.x.shape[1:]) != c.shape_a or tuple(batch.pair.shape[1:]) != c.shape_b:
-            raise GenlabError(f"the paired data is {'x'.join(map(str, batch.x.shape[1:]))} -> "
-                              f"{'x'.join(map(str, batch.pair.shape[1:]))} but the model was built for "
-                              f"{'x'.join(map(str, c.shape_a))} -> {'x'.join(map(str, c.shape_b))}; "
-                              "set image_shape and pair_channels from the data")
+            raise GenlabError(
+                f"the paired data is {'x'.join(map(str, batch.x.shape[1:]))} -> "
+                f"{'x'.join(map(str, batch.pair.shape[1:]))} but the model was built for "
+                f"{'x'.join(map(str, c.shape_a))} -> {'x'.join(map(str, c.shape_b))}; "
+                "set image_shape and pair_channels from the data"
+            )
         return (batch.x, batch.pair) if c.direction == "AtoB" else (batch.pair, batch.x)
 
     def train_step(self, batches, optimizers, step):

@@ -44,13 +44,16 @@ def check_shape(x: torch.Tensor, shape: tuple[int, int, int], what: str = "this 
     """One-line error if x is not (B, *shape)."""
     if x.ndim != 4 or tuple(x.shape[1:]) != tuple(shape):
         got = "x".join(map(str, x.shape[1:])) if x.ndim == 4 else str(tuple(x.shape))
-        raise GenlabError(f"{what} takes {'x'.join(map(str, shape))} images (C x H x W), got {got}; "
-                          "resize or convert the images first")
+        raise GenlabError(
+            f"{what} takes {'x'.join(map(str, shape))} images (C x H x W), got {got}; "
+            "resize or convert the images first"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
 # U-Net (pix2pix)
 # ---------------------------------------------------------------------------------------------
+
 
 def unet_depth(height: int, width_: int) -> int:
     """Stride-2 layers down to a bottleneck of side 1: floor(log2(min side)), capped at 8 (256 -> 1 as the paper)."""
@@ -77,8 +80,17 @@ class UNet(nn.Module):
     dropout in the ``dropout_layers`` innermost ones; u_0 ends in tanh.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, size: tuple[int, int], ngf: int = 64, norm: str = "batch",
-                 dropout: float = 0.5, dropout_layers: int = -1, depth: int | None = None):
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        size: tuple[int, int],
+        ngf: int = 64,
+        norm: str = "batch",
+        dropout: float = 0.5,
+        dropout_layers: int = -1,
+        depth: int | None = None,
+    ):
         super().__init__()
         self.depth = depth or unet_depth(*size)
         self.sizes = unet_sizes(*size, self.depth)
@@ -134,32 +146,48 @@ class ResnetBlock(nn.Module):
     def __init__(self, ch: int, norm: str):
         super().__init__()
         bias = norm == "instance"
-        self.body = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3, bias=bias), norm_layer(norm, ch),
-                                  nn.ReLU(True), nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3, bias=bias),
-                                  norm_layer(norm, ch))
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(ch, ch, 3, bias=bias),
+            norm_layer(norm, ch),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(ch, ch, 3, bias=bias),
+            norm_layer(norm, ch),
+        )
 
     def forward(self, x):
         return x + self.body(x)
 
 
 class ResnetGenerator(nn.Module):
-    """(B, in_ch, H, W) in [-1, 1] -> (B, out_ch, H, W) in [-1, 1]: c7s1-ngf, d2ngf, d4ngf, R4ngf x n, u2ngf, ungf, c7s1-out."""
+    """(B, in_ch, H, W) in [-1, 1] -> (B, out_ch, H, W) in [-1, 1]:
+    c7s1-ngf, d2ngf, d4ngf, R4ngf x n, u2ngf, ungf, c7s1-out."""
 
-    def __init__(self, in_ch: int, out_ch: int, size: tuple[int, int], ngf: int = 32, n_blocks: int = 6,
-                 norm: str = "instance"):
+    def __init__(
+        self, in_ch: int, out_ch: int, size: tuple[int, int], ngf: int = 32, n_blocks: int = 6, norm: str = "instance"
+    ):
         super().__init__()
         h, w = size
         if min(h, w) < RESNET_MIN_SIDE:
-            raise GenlabError(f"the ResNet generator needs images of at least {RESNET_MIN_SIDE}x{RESNET_MIN_SIDE}, "
-                              f"got {h}x{w}; use a larger image size")
+            raise GenlabError(
+                f"the ResNet generator needs images of at least {RESNET_MIN_SIDE}x{RESNET_MIN_SIDE}, "
+                f"got {h}x{w}; use a larger image size"
+            )
         bias = norm == "instance"
         # a 3x3 stride-2 conv with padding 1 maps n to ceil(n / 2); the transposed convs return to these sizes
         self.sizes = [(h, w), ((h + 1) // 2, (w + 1) // 2), ((h + 3) // 4, (w + 3) // 4)]
-        self.stem = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(in_ch, ngf, 7, bias=bias), norm_layer(norm, ngf),
-                                  nn.ReLU(True))
+        self.stem = nn.Sequential(
+            nn.ReflectionPad2d(3), nn.Conv2d(in_ch, ngf, 7, bias=bias), norm_layer(norm, ngf), nn.ReLU(True)
+        )
         self.down = nn.Sequential(
-            nn.Conv2d(ngf, 2 * ngf, 3, stride=2, padding=1, bias=bias), norm_layer(norm, 2 * ngf), nn.ReLU(True),
-            nn.Conv2d(2 * ngf, 4 * ngf, 3, stride=2, padding=1, bias=bias), norm_layer(norm, 4 * ngf), nn.ReLU(True))
+            nn.Conv2d(ngf, 2 * ngf, 3, stride=2, padding=1, bias=bias),
+            norm_layer(norm, 2 * ngf),
+            nn.ReLU(True),
+            nn.Conv2d(2 * ngf, 4 * ngf, 3, stride=2, padding=1, bias=bias),
+            norm_layer(norm, 4 * ngf),
+            nn.ReLU(True),
+        )
         self.blocks = nn.Sequential(*[ResnetBlock(4 * ngf, norm) for _ in range(n_blocks)])
         self.up1 = nn.ConvTranspose2d(4 * ngf, 2 * ngf, 3, stride=2, padding=1, output_padding=1, bias=bias)
         self.post1 = nn.Sequential(norm_layer(norm, 2 * ngf), nn.ReLU(True))
@@ -191,7 +219,8 @@ def patch_receptive_field(n_layers: int) -> int:
 
 
 def default_patch_layers(height: int, width_: int) -> int:
-    """The largest n with receptive field <= half the smaller side, and the map still >= 3 pixels before the last convs."""
+    """The largest n with receptive field <= half the smaller side, and the map still >= 3 pixels before
+    the last convs."""
     side = min(height, width_)
     n = 0
     while patch_receptive_field(n + 1) <= side / 2 and side // 2 ** (n + 1) >= PATCH_MIN_SIDE:
@@ -211,9 +240,11 @@ class PatchGAN(nn.Module):
         h, w = size
         self.n_layers = default_patch_layers(h, w) if n_layers < 0 else n_layers
         if min(h, w) // 2**self.n_layers < PATCH_MIN_SIDE:
-            raise GenlabError(f"patch_layers={self.n_layers} is too deep for {h}x{w} images (each layer halves the "
-                              f"side and {PATCH_MIN_SIDE} pixels must remain); use patch_layers <= "
-                              f"{max(0, int(math.log2(max(1, min(h, w) // PATCH_MIN_SIDE))))}")
+            raise GenlabError(
+                f"patch_layers={self.n_layers} is too deep for {h}x{w} images (each layer halves the "
+                f"side and {PATCH_MIN_SIDE} pixels must remain); use patch_layers <= "
+                f"{max(0, int(math.log2(max(1, min(h, w) // PATCH_MIN_SIDE))))}"
+            )
         bias = norm == "instance"
         layers: list[nn.Module] = []
         c = in_ch
@@ -242,6 +273,7 @@ class PatchGAN(nn.Module):
 # ---------------------------------------------------------------------------------------------
 # History pool (CycleGAN)
 # ---------------------------------------------------------------------------------------------
+
 
 class ImagePool:
     """The last ``size`` generated images, shown to a discriminator instead of only the newest ones.
@@ -280,7 +312,7 @@ class ImagePool:
         return torch.stack(out)
 
     def state(self, prefix: str) -> dict[str, torch.Tensor]:
-        images = self.images[:self.count].cpu() if self.images is not None else torch.zeros(0)
+        images = self.images[: self.count].cpu() if self.images is not None else torch.zeros(0)
         return {f"{prefix}.images": images, f"{prefix}.count": torch.tensor(self.count)}
 
     def load_state(self, state: dict[str, torch.Tensor], prefix: str, device) -> None:
@@ -292,12 +324,13 @@ class ImagePool:
             self.images = None
             return
         self.images = torch.zeros((self.size, *stored.shape[1:]), dtype=torch.float32, device=device)
-        self.images[:self.count] = stored.to(device)
+        self.images[: self.count] = stored.to(device)
 
 
 # ---------------------------------------------------------------------------------------------
 # helpers for the models
 # ---------------------------------------------------------------------------------------------
+
 
 def to_signed(x: torch.Tensor) -> torch.Tensor:
     """[0, 1] -> [-1, 1]."""
@@ -319,7 +352,8 @@ def linear_decay_schedulers(model, optimizers: dict, train, total_steps: int) ->
 
 
 def linear_decay(total_steps: int, decay_start: float):
-    """LambdaLR factor: 1 until ``decay_start * total_steps``, then linearly down to 1/(decay length) at the last step."""
+    """LambdaLR factor: 1 until ``decay_start * total_steps``, then linearly down to 1/(decay length) at the
+    last step."""
     start = int(decay_start * total_steps)
 
     def factor(step: int) -> float:

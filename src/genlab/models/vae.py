@@ -59,23 +59,31 @@ class VAEConfig:
         check(self.arch in ("conv", "mlp"), f"arch must be 'conv' or 'mlp', got '{self.arch}'")
         check(self.latent_dim >= 1, f"latent_dim must be an integer >= 1, got {self.latent_dim}")
         check(self.beta >= 0, f"beta must be a number >= 0, got {self.beta}")
-        check(self.likelihood in ("bernoulli", "gaussian"),
-              f"likelihood must be 'bernoulli' or 'gaussian', got '{self.likelihood}'")
+        check(
+            self.likelihood in ("bernoulli", "gaussian"),
+            f"likelihood must be 'bernoulli' or 'gaussian', got '{self.likelihood}'",
+        )
         check(self.sigma > 0, f"sigma must be a number > 0, got {self.sigma}")
         check(self.kl_warmup_steps >= 0, f"kl_warmup_steps must be an integer >= 0, got {self.kl_warmup_steps}")
         check(self.capacity_max >= 0, f"capacity_max must be a number >= 0, got {self.capacity_max}")
         check(self.capacity_steps >= 1, f"capacity_steps must be an integer >= 1, got {self.capacity_steps}")
         check(all(h >= 1 for h in self.hidden), "hidden widths must be integers >= 1")
-        check(self.second_stage_start >= 0, f"second_stage_start must be an integer >= 0 (0: one stage), "
-                                            f"got {self.second_stage_start}")
-        check(len(self.second_hidden) >= 1 and all(h >= 1 for h in self.second_hidden),
-              f"second_hidden must be a comma-separated list of integers >= 1, got {self.second_hidden}")
+        check(
+            self.second_stage_start >= 0,
+            f"second_stage_start must be an integer >= 0 (0: one stage), got {self.second_stage_start}",
+        )
+        check(
+            len(self.second_hidden) >= 1 and all(h >= 1 for h in self.second_hidden),
+            f"second_hidden must be a comma-separated list of integers >= 1, got {self.second_hidden}",
+        )
         check(self.second_latent_dim >= 0, f"second_latent_dim must be an integer >= 0, got {self.second_latent_dim}")
         check(not (self.tc and self.capacity_max > 0), "tc and capacity_max are two different objectives; set one")
 
 
 class SecondStage(nn.Module):
     """The second VAE of Dai & Wipf 2019 on codes z (B, D): u ~ q(u|z), z ~ N(dec(u), gamma^2 I)."""
+
+    steps: torch.Tensor  # buffer: updates done (0: not fitted)
 
     def __init__(self, latent_dim: int, hidden: tuple[int, ...], inner_dim: int):
         super().__init__()
@@ -89,8 +97,9 @@ class SecondStage(nn.Module):
         u = losses.reparameterize(mu, logvar)
         d = z.shape[1]
         gamma2 = (2 * self.log_gamma).exp()
-        rec = ((z - self.decoder(u)).pow(2).sum(1) / (2 * gamma2) + d * self.log_gamma
-               + 0.5 * d * math.log(2 * math.pi)).mean()
+        rec = (
+            (z - self.decoder(u)).pow(2).sum(1) / (2 * gamma2) + d * self.log_gamma + 0.5 * d * math.log(2 * math.pi)
+        ).mean()
         kl = losses.kl_normal_standard(mu, logvar).sum(1).mean()
         return {"loss": rec + kl, "stage2_recon": rec, "stage2_kl": kl, "stage2_gamma": self.log_gamma.exp()}
 
@@ -187,6 +196,7 @@ class VAE(GenerativeModel):
         with torch.no_grad():
             z = losses.reparameterize(*self.encode_dist(x))
         self.encoder.train(was)
+        assert self.stage2 is not None  # two_stage models have one
         out = self.stage2.loss(z)
         opt.zero_grad(set_to_none=True)
         out["loss"].backward()
@@ -209,5 +219,3 @@ class VAE(GenerativeModel):
     def sample(self, n, generator=None, labels=None):
         """Decode n draws of the prior N(0, I): new images, (n, C, H, W) in [0, 1]."""
         return self.decode(self.sample_latent(n, generator))
-
-

@@ -89,8 +89,9 @@ class VQVAE(GenerativeModel):
         outs = [*chans[::-1][1:], shape[0]]
         self.ups = nn.ModuleList(nn.ConvTranspose2d(i, o, 4, stride=2, padding=1) for i, o in zip(chans[::-1], outs))
         self.up_sizes = [tuple(s) for s in reversed(sizes[:-1])]  # the exact size of each stage's output
-        self.codebook = nn.Parameter(torch.empty(config.num_codes, d).uniform_(-1 / config.num_codes,
-                                                                              1 / config.num_codes))
+        self.codebook = nn.Parameter(
+            torch.empty(config.num_codes, d).uniform_(-1 / config.num_codes, 1 / config.num_codes)
+        )
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
         # log-frequencies of each code at each position (h * w, K): the sampling prior (uniform until fitted)
         self.register_buffer("prior_logits", torch.zeros(sizes[-1][0] * sizes[-1][1], config.num_codes))
@@ -138,8 +139,10 @@ class VQVAE(GenerativeModel):
     def latent_scale(self):
         """Mean and std of the codebook entries per dimension, repeated over the grid positions."""
         per_dim = self.grid[0] * self.grid[1]
-        return (self.codebook.mean(0).repeat_interleave(per_dim),
-                self.codebook.std(0).clamp_min(1e-6).repeat_interleave(per_dim))
+        return (
+            self.codebook.mean(0).repeat_interleave(per_dim),
+            self.codebook.std(0).clamp_min(1e-6).repeat_interleave(per_dim),
+        )
 
     @torch.no_grad()
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -171,8 +174,13 @@ class VQVAE(GenerativeModel):
         commit = losses.squared_error(z_e, e.detach()).mean()  # ||z_e - sg[e]||^2
         usage = torch.bincount(idx.flatten(), minlength=self.config.num_codes).float() / idx.numel()
         perplexity = torch.exp(-(usage * usage.clamp_min(1e-12).log()).sum())
-        return {"loss": rec + codebook + self.config.beta * commit, "recon": rec, "codebook": codebook,
-                "commit": commit, "perplexity": perplexity}
+        return {
+            "loss": rec + codebook + self.config.beta * commit,
+            "recon": rec,
+            "codebook": codebook,
+            "commit": commit,
+            "perplexity": perplexity,
+        }
 
     @torch.no_grad()
     def _init_codebook(self, z_e: torch.Tensor) -> None:

@@ -24,8 +24,17 @@ class Batch:
 class Batches:
     """An endless stream of shuffled batches (last partial batch dropped), epoch after epoch."""
 
-    def __init__(self, data: ImageData, batch_size: int, seed: int, device: torch.device | str = "cpu",
-                 epoch: int = 0, index: int = 0, rank: int = 0, world: int = 1):
+    def __init__(
+        self,
+        data: ImageData,
+        batch_size: int,
+        seed: int,
+        device: torch.device | str = "cpu",
+        epoch: int = 0,
+        index: int = 0,
+        rank: int = 0,
+        world: int = 1,
+    ):
         self.data = data
         self.batch_size = min(batch_size, len(data))
         self.seed = seed
@@ -49,7 +58,7 @@ class Batches:
         if self.index >= self.per_epoch:
             self.epoch, self.index = self.epoch + 1, 0
             self._order = self._permutation(self.epoch)
-        idx = self._order[self.index * self.batch_size:(self.index + 1) * self.batch_size]
+        idx = self._order[self.index * self.batch_size : (self.index + 1) * self.batch_size]
         self.index += 1
         if self.world > 1:
             idx = idx.tensor_split(self.world)[self.rank]

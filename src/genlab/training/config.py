@@ -31,13 +31,19 @@ class TrainConfig:
         check(self.epochs is None or self.epochs >= 1, f"epochs must be an integer >= 1, got {self.epochs}")
         check(self.steps is None or self.steps >= 1, f"steps must be an integer >= 1, got {self.steps}")
         check(self.batch_size >= 1, f"batch_size must be an integer >= 1, got {self.batch_size}")
-        check(self.lr is None or (math.isfinite(self.lr) and self.lr > 0),
-              f"lr must be a finite number > 0, got {self.lr}")
-        check(math.isfinite(self.weight_decay) and self.weight_decay >= 0,
-              f"weight_decay must be a finite number >= 0, got {self.weight_decay}")
+        check(
+            self.lr is None or (math.isfinite(self.lr) and self.lr > 0),
+            f"lr must be a finite number > 0, got {self.lr}",
+        )
+        check(
+            math.isfinite(self.weight_decay) and self.weight_decay >= 0,
+            f"weight_decay must be a finite number >= 0, got {self.weight_decay}",
+        )
         check(0 <= self.seed < 2**63, f"seed must be an integer in [0, 2**63), got {self.seed}")
-        check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
-              f"betas must be two numbers in [0, 1), got {self.betas}")
+        check(
+            len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+            f"betas must be two numbers in [0, 1), got {self.betas}",
+        )
         check(self.log_every >= 1, f"log_every must be an integer >= 1, got {self.log_every}")
         check(self.sample_every >= 1, f"sample_every must be an integer >= 1, got {self.sample_every}")
         check(self.checkpoint_every >= 0, f"checkpoint_every must be an integer >= 0, got {self.checkpoint_every}")

@@ -63,8 +63,10 @@ def local_device(device: torch.device, d: Dist) -> torch.device:
 
 def check_batch(batch_size: int, d: Dist) -> None:
     if d.enabled and batch_size % d.world:
-        raise GenlabError(f"batch_size {batch_size} does not split evenly over {d.world} processes; "
-                          f"use a multiple of {d.world} (--set batch_size=...)")
+        raise GenlabError(
+            f"batch_size {batch_size} does not split evenly over {d.world} processes; "
+            f"use a multiple of {d.world} (--set batch_size=...)"
+        )
 
 
 def broadcast(module: nn.Module) -> None:
@@ -139,10 +141,12 @@ class GlooBatchNorm(nn.modules.batchnorm._BatchNorm):
 def sync_batchnorm(module: nn.Module, device: torch.device) -> None:
     """Turn every BatchNorm layer of ``module`` into its synchronised form, in place (the same weights and buffers)."""
     for name, child in module.named_children():
-        if isinstance(child, nn.modules.batchnorm._BatchNorm) and not isinstance(child, (nn.SyncBatchNorm,
-                                                                                          GlooBatchNorm)):
+        if isinstance(child, nn.modules.batchnorm._BatchNorm) and not isinstance(
+            child, (nn.SyncBatchNorm, GlooBatchNorm)
+        ):
             new = (nn.SyncBatchNorm if device.type == "cuda" else GlooBatchNorm)(
-                child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats)
+                child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats
+            )
             if child.affine:
                 new.weight, new.bias = child.weight, child.bias
             new.running_mean, new.running_var = child.running_mean, child.running_var
@@ -151,4 +155,3 @@ def sync_batchnorm(module: nn.Module, device: torch.device) -> None:
             module._modules[name] = new
         else:
             sync_batchnorm(child, device)
-

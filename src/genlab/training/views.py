@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import typing
 from collections.abc import Iterator
 
 import torch
@@ -29,12 +30,13 @@ from ..errors import GenlabError
 from . import distributed
 from .distributed import Dist
 
-
 # synchronised BatchNorm keeps the buffers equal on every rank: no broadcast of them before each forward
 # (the argument's name since torch 2.13; broadcast_buffers before)
-_NO_BUFFER_SYNC = ({"forward_sync_buffers": False}
-                   if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
-                   else {"broadcast_buffers": False})
+_NO_BUFFER_SYNC: dict[str, typing.Any] = (
+    {"forward_sync_buffers": False}
+    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+    else {"broadcast_buffers": False}
+)
 
 
 class Autocast(nn.Module):
@@ -72,8 +74,10 @@ def make(model, optimizers: dict, d: Dist, device: torch.device, amp: bool) -> d
     whole = any(net is model for net in nets.values())
     if d.enabled:
         if whole and len(optimizers) > 1:
-            raise GenlabError(f"this '{model.family}' model trains parts of itself by turns (several optimisers "
-                              "on one network), which genlab runs on one process only; train it without torchrun")
+            raise GenlabError(
+                f"this '{model.family}' model trains parts of itself by turns (several optimisers "
+                "on one network), which genlab runs on one process only; train it without torchrun"
+            )
         distributed.sync_batchnorm(model, device)
         for net in nets.values():  # rank 0's weights everywhere, an EMA copy (not wrapped) included
             distributed.broadcast(net)
@@ -83,8 +87,9 @@ def make(model, optimizers: dict, d: Dist, device: torch.device, amp: bool) -> d
     def view(net: nn.Module) -> nn.Module:
         out = Autocast(net, device.type) if amp else net
         if d.enabled:
-            out = DistributedDataParallel(out, device_ids=[device.index] if device.type == "cuda" else None,
-                                          **_NO_BUFFER_SYNC)
+            out = DistributedDataParallel(
+                out, device_ids=[device.index] if device.type == "cuda" else None, **_NO_BUFFER_SYNC
+            )
         return out
 
     if whole:  # not a submodule (that would be a cycle): a plain attribute

@@ -32,7 +32,7 @@ def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, p
     for i in range(b):
         r, q = divmod(i, nrow)
         y, x = padding + r * (h + padding), padding + q * (w + padding)
-        grid[:, y:y + h, x:x + w] = images[i]
+        grid[:, y : y + h, x : x + w] = images[i]
     return grid
 
 
@@ -61,16 +61,26 @@ def save_image(image: torch.Tensor, path: str | os.PathLike, scale: int = 1) -> 
     return atomic_write(path, lambda f: pil.save(f, format=fmt))
 
 
-IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".gif": "GIF", ".tif": "TIFF",
-                 ".tiff": "TIFF", ".webp": "WEBP"}
+IMAGE_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".bmp": "BMP",
+    ".gif": "GIF",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".webp": "WEBP",
+}
 
 
 def image_format(path) -> str:
     """The PIL format of an output image file name (no suffix: PNG), or a one-line error."""
     suffix = Path(path).suffix.lower()
     if suffix and suffix not in IMAGE_FORMATS:
-        raise GenlabError(f"cannot write an image as '{Path(path).name}': use a file name ending in "
-                          f"{', '.join(sorted(IMAGE_FORMATS))}")
+        raise GenlabError(
+            f"cannot write an image as '{Path(path).name}': use a file name ending in "
+            f"{', '.join(sorted(IMAGE_FORMATS))}"
+        )
     return IMAGE_FORMATS.get(suffix, "PNG")
 
 

@@ -58,9 +58,20 @@ def path(a: torch.Tensor, b: torch.Tensor, steps: int, method: str) -> torch.Ten
 
 
 @torch.no_grad()
-def interpolate(model, pairs: int = 4, steps: int = 10, source: str = "auto", images=None,
-                method: str = "auto", seed: int = 0, labels=None, label=None,
-                data: ImageData | None = None, out: str | os.PathLike | None = None, return_info: bool = False):
+def interpolate(
+    model,
+    pairs: int = 4,
+    steps: int = 10,
+    source: str = "auto",
+    images=None,
+    method: str = "auto",
+    seed: int = 0,
+    labels=None,
+    label=None,
+    data: ImageData | None = None,
+    out: str | os.PathLike | None = None,
+    return_info: bool = False,
+):
     """Interpolation grid of ``model``: ``pairs`` rows of ``steps`` images, endpoints included.
 
     source: 'images' (codes of test images; AE/VAE), 'prior' (prior samples / GAN noise, ``seed``),

@@ -76,8 +76,9 @@ def region(codes: torch.Tensor, quantile: float = 0.005, margin: float = 0.05) -
 
 
 @torch.no_grad()
-def latent_map(model, n: int = MAP_POINTS, grid: int = GRID, extent=None, data: ImageData | None = None,
-               name: str | None = None) -> LatentMap:
+def latent_map(
+    model, n: int = MAP_POINTS, grid: int = GRID, extent=None, data: ImageData | None = None, name: str | None = None
+) -> LatentMap:
     """The 2-D latent map of an AE or VAE with ``latent_dim == 2`` (encoder needed for the scatter).
 
     n: test images encoded (spread evenly over the test split). grid: decoded images per side.
@@ -86,7 +87,9 @@ def latent_map(model, n: int = MAP_POINTS, grid: int = GRID, extent=None, data: 
     """
     d = latent_size(model)
     if d != 2:
-        raise GenlabError(f"a latent map needs latent_dim = 2, this model has {d} (an ae or vae trained with --set latent_dim=2)")
+        raise GenlabError(
+            f"a latent map needs latent_dim = 2, this model has {d} (an ae or vae trained with --set latent_dim=2)"
+        )
     require(model, Encoder, "a latent map (it scatters test encodings)")
     if grid < 2:
         raise GenlabError(f"--grid must be an integer >= 2, got {grid}")
@@ -97,13 +100,26 @@ def latent_map(model, n: int = MAP_POINTS, grid: int = GRID, extent=None, data: 
     extent = tuple(float(v) for v in extent) if extent is not None else region(codes)
     images = decode_latents(model, grid_codes(extent, grid)).cpu()  # (G*G, C, H, W)
     name = name or (getattr(model, "meta", None) or {}).get("run") or model.family
-    return LatentMap(name=f"{model.family.upper()}: {name}" if name != model.family else model.family.upper(),
-                     codes=codes, labels=labels, classes=test.classes, grid=images, extent=extent, grid_size=grid,
-                     empty=empty_cells(codes, extent, grid))
+    return LatentMap(
+        name=f"{model.family.upper()}: {name}" if name != model.family else model.family.upper(),
+        codes=codes,
+        labels=labels,
+        classes=test.classes,
+        grid=images,
+        extent=extent,
+        grid_size=grid,
+        empty=empty_cells(codes, extent, grid),
+    )
 
 
-def latent_maps(models, out: str | os.PathLike | None = None, n: int = MAP_POINTS, grid: int = GRID,
-                data: ImageData | None = None, names=None) -> list[LatentMap]:
+def latent_maps(
+    models,
+    out: str | os.PathLike | None = None,
+    n: int = MAP_POINTS,
+    grid: int = GRID,
+    data: ImageData | None = None,
+    names=None,
+) -> list[LatentMap]:
     """Maps of several models (e.g. AE beside VAE), and one figure of them all when ``out`` is given."""
     names = list(names) if names is not None else [None] * len(models)
     maps = [latent_map(m, n=n, grid=grid, data=data, name=nm) for m, nm in zip(models, names)]

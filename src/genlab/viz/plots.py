@@ -45,8 +45,9 @@ def plot_latent_maps(maps, out: str | os.PathLike) -> Path:
             for k in sorted(set(labels.tolist())):
                 sel = labels == k
                 name = m.classes[k] if m.classes and k < len(m.classes) else str(k)
-                ax.scatter(codes[sel, 0], codes[sel, 1], s=3, color=cmap(k % cmap.N), label=name, alpha=0.7,
-                           linewidths=0)
+                ax.scatter(
+                    codes[sel, 0], codes[sel, 1], s=3, color=cmap(k % cmap.N), label=name, alpha=0.7, linewidths=0
+                )
             ax.legend(fontsize=7, markerscale=3, loc="best", framealpha=0.7)
         else:
             ax.scatter(codes[:, 0], codes[:, 1], s=3, alpha=0.7, linewidths=0)
@@ -58,14 +59,27 @@ def plot_latent_maps(maps, out: str | os.PathLike) -> Path:
         ax = axes[1, c]
         tiles = make_grid(m.grid, nrow=g, padding=0)  # (C, H', W') uint8, row 0 = largest z2
         img = tiles.permute(1, 2, 0).numpy()
-        ax.imshow(img[..., 0] if img.shape[2] == 1 else img, cmap="gray", extent=(x0, x1, y0, y1),
-                  aspect="auto", interpolation="nearest", vmin=0, vmax=255)
+        ax.imshow(
+            img[..., 0] if img.shape[2] == 1 else img,
+            cmap="gray",
+            extent=(x0, x1, y0, y1),
+            aspect="auto",
+            interpolation="nearest",
+            vmin=0,
+            vmax=255,
+        )
         for i in m.empty.nonzero().flatten().tolist():  # holes: a red frame round tiles no test code is near
             row, col = divmod(i, g)
-            ax.add_patch(plt.Rectangle((x0 + col * sx, y1 - (row + 1) * sy), sx, sy, fill=False, edgecolor="red",
-                                       linewidth=1.0, alpha=0.8))
-        ax.set_title(f"decoded {g} x {g} grid over the same region\n"
-                     f"red: no test code in the cell ({100 * m.empty_fraction:.0f}% of cells)", fontsize=10)
+            ax.add_patch(
+                plt.Rectangle(
+                    (x0 + col * sx, y1 - (row + 1) * sy), sx, sy, fill=False, edgecolor="red", linewidth=1.0, alpha=0.8
+                )
+            )
+        ax.set_title(
+            f"decoded {g} x {g} grid over the same region\n"
+            f"red: no test code in the cell ({100 * m.empty_fraction:.0f}% of cells)",
+            fontsize=10,
+        )
         ax.set_xlabel("z1")
         ax.set_ylabel("z2")
     fig.tight_layout()
@@ -92,8 +106,13 @@ def plot_sweep(results: dict, out: str | os.PathLike) -> Path:
     ax = axes[0, 0]
     for model in models:
         rs = sorted((r for r in runs if r["model"] == model), key=lambda r: r["latent_dim"])
-        ax.plot([r["latent_dim"] for r in rs], [r["test"]["recon_mse"] for r in rs], "o-", color=colour[model],
-                label=model.upper())
+        ax.plot(
+            [r["latent_dim"] for r in rs],
+            [r["test"]["recon_mse"] for r in rs],
+            "o-",
+            color=colour[model],
+            label=model.upper(),
+        )
     _dims_axis(ax, dims)
     ax.set_xlabel("latent size (latent_dim)")
     ax.set_ylabel("test reconstruction MSE per pixel")
@@ -107,8 +126,14 @@ def plot_sweep(results: dict, out: str | os.PathLike) -> Path:
             if rs:
                 xs = [r["latent_dim"] for r in rs]
                 ax.plot(xs, [r["test"]["elbo"] for r in rs], "o-", color=colour[model], label=f"{model.upper()} ELBO")
-                ax.plot(xs, [-r["test"]["recon_nll"] for r in rs], "s--", color=colour[model], alpha=0.5,
-                        label=f"{model.upper()} E[log p(x|z)]")
+                ax.plot(
+                    xs,
+                    [-r["test"]["recon_nll"] for r in rs],
+                    "s--",
+                    color=colour[model],
+                    alpha=0.5,
+                    label=f"{model.upper()} E[log p(x|z)]",
+                )
         _dims_axis(ax, dims)
         ax.set_xlabel("latent size (latent_dim)")
         ax.set_ylabel("nats per image (higher is better)")

@@ -12,8 +12,9 @@ from .traverse import spread, test_data
 
 
 @torch.no_grad()
-def reconstruct(model, n: int = 32, nrow: int = 8, split: str = "test", data: ImageData | None = None,
-                out=None) -> torch.Tensor:
+def reconstruct(
+    model, n: int = 32, nrow: int = 8, split: str = "test", data: ImageData | None = None, out=None
+) -> torch.Tensor:
     """``n`` images of the run's ``split`` (evenly spread) and their reconstructions.
 
     Returns (2n, C, H, W) in [0, 1], ordered so that a grid of ``nrow`` columns alternates a row of
@@ -25,7 +26,7 @@ def reconstruct(model, n: int = 32, nrow: int = 8, split: str = "test", data: Im
     x_hat = model.reconstruct(x)
     rows = []
     for start in range(0, x.shape[0], nrow):
-        rows += [x[start:start + nrow], x_hat[start:start + nrow]]
+        rows += [x[start : start + nrow], x_hat[start : start + nrow]]
     images = torch.cat(rows).cpu()
     if out is not None:
         save_grid(images, out, nrow=nrow)

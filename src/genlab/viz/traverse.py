@@ -136,8 +136,9 @@ def dimension_order(model, x: torch.Tensor | None = None) -> tuple[torch.Tensor,
 
 
 # ---------------------------------------------------------------- traversal
-def traversal_codes(z0: torch.Tensor, dims, values: torch.Tensor, center: torch.Tensor | None = None,
-                    scale: torch.Tensor | None = None) -> torch.Tensor:
+def traversal_codes(
+    z0: torch.Tensor, dims, values: torch.Tensor, center: torch.Tensor | None = None, scale: torch.Tensor | None = None
+) -> torch.Tensor:
     """Codes for a traversal grid: (len(dims) * steps, D), row r = z0 with dimension dims[r] swept.
 
     z0 (D,); values (steps,). Row r, column c: z0 with ``z[dims[r]] = center[j] + values[c] * scale[j]``
@@ -162,15 +163,26 @@ def check_dims(dims, d: int) -> list[int]:
         raise GenlabError("--dims needs at least one dimension")
     bad = [j for j in dims if not 0 <= j < d]
     if bad:
-        raise GenlabError(f"--dims: dimension {bad[0]} is out of range; this model's latent has {d} "
-                          f"dimensions (0..{d - 1})")
+        raise GenlabError(
+            f"--dims: dimension {bad[0]} is out of range; this model's latent has {d} dimensions (0..{d - 1})"
+        )
     return dims
 
 
 @torch.no_grad()
-def traverse(model, dims=None, value_range: tuple[float, float] = (-3.0, 3.0), steps: int = 9,
-             from_image: int | None = None, seed: int = 0, top: int = 16, label=None,
-             data: ImageData | None = None, out: str | os.PathLike | None = None, return_info: bool = False):
+def traverse(
+    model,
+    dims=None,
+    value_range: tuple[float, float] = (-3.0, 3.0),
+    steps: int = 9,
+    from_image: int | None = None,
+    seed: int = 0,
+    top: int = 16,
+    label=None,
+    data: ImageData | None = None,
+    out: str | os.PathLike | None = None,
+    return_info: bool = False,
+):
     """Latent traversal grid of ``model`` (AE, VAE, beta-VAE, GAN, cGAN): one row per dimension.
 
     dims: the dimensions to sweep, drawn in the order given; None: the ``top`` most used ones, most
@@ -206,7 +218,7 @@ def traverse(model, dims=None, value_range: tuple[float, float] = (-3.0, 3.0), s
     if dims is None:
         dims = order[:top].tolist()
     if from_image is not None:
-        z0 = encode_images(model, to_float(test.images[from_image:from_image + 1]))[0]
+        z0 = encode_images(model, to_float(test.images[from_image : from_image + 1]))[0]
     else:
         z0 = prior_latents(model, 1, torch.Generator().manual_seed(seed))[0]
     center = scale = None
@@ -217,8 +229,9 @@ def traverse(model, dims=None, value_range: tuple[float, float] = (-3.0, 3.0), s
         else:
             center, scale = model.latent_scale()
     values = torch.linspace(lo, hi, steps)
-    codes = traversal_codes(z0.cpu(), dims, values, None if center is None else center.cpu(),
-                            None if scale is None else scale.cpu())
+    codes = traversal_codes(
+        z0.cpu(), dims, values, None if center is None else center.cpu(), None if scale is None else scale.cpu()
+    )
     images = decode_latents(model, codes, labels=label).cpu()
     if out is not None:
         from .grid import save_grid
