@@ -38,7 +38,7 @@ from pathlib import Path
 CHECKPOINTS = {
     "gan-ns-fashion": [1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20],
     "gan-mm-fashion": [1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20],
-    "vae2-fashion": [2, 5, 8, 10],  # epoch 8 is the vae-fashion recipe (same seed, same steps)
+    "vae2-fashion": [2, 5, 8, 10, 14, 20],  # epoch 8 is the vae-fashion recipe (same seed, same steps)
 }
 # row, recipe, snapshot epoch, published figure (Inception FID), its source
 FID_ROWS = [
@@ -47,7 +47,7 @@ FID_ROWS = [
     ("GAN, goal: below every GAN of Lucic et al.", "gan-ns-fashion", 20, 21.5,
      "Lucic et al. 2018, WGAN (their best row)"),
     ("VAE", "vae2-fashion", 8, 43.6, "Dai & Wipf 2019, VAE (cross-entropy), same protocol"),
-    ("2-stage VAE", "vae2-fashion", 10, 29.3, "Dai & Wipf 2019, 2-Stage VAE"),
+    ("2-stage VAE", "vae2-fashion", 20, 29.3, "Dai & Wipf 2019, 2-Stage VAE"),
 ]
 DSPRITES_KEYS = ["mig", "factor_vae_score", "dci_disentanglement", "beta_vae_score"]
 
@@ -169,19 +169,25 @@ def plot(curves: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for recipe, points in curves.items():
-        for ax, key in zip(axes, ("fid_inception", "fid_classifier")):
+    keys = [k for k in ("fid_inception", "fid_classifier") if any(k in p for pts in curves.values() for p in pts)]
+    fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4), squeeze=False)
+    axes = axes[0]
+    titles = {"fid_inception": ("Inception FID (10k vs test)", "Inception FID"),
+              "fid_classifier": ("FID, genlab classifier features", "classifier FID (Inception not measured)"
+                                 if "fid_inception" not in keys else "classifier FID")}
+    for ax, key in zip(axes, keys):
+        for recipe, points in curves.items():
             pts = [(p["cpu_h"], p[key]) for p in points if key in p]
             if pts:
                 ax.plot(*zip(*pts), "o-", label=recipe)
-    for _, recipe, _, published, source in FID_ROWS:
-        if recipe in curves:
-            axes[0].axhline(published, ls=":", lw=0.8, color="grey")
-            axes[0].text(0, published, f" {published} {source.split(',')[0]}", fontsize=6, va="bottom")
-    axes[0].set(xlabel="CPU hours (training)", ylabel="Inception FID (10k vs test)", title="Inception FID")
-    axes[1].set(xlabel="CPU hours (training)", ylabel="FID, genlab classifier features", title="classifier FID")
-    for ax in axes:
+                for (x, y), p in zip(pts, [p for p in points if key in p]):
+                    ax.annotate(f"{p['epoch']}", (x, y), fontsize=6, xytext=(2, 2), textcoords="offset points")
+        if key == "fid_inception":
+            for _, recipe, _, published, source in FID_ROWS:
+                if recipe in curves:
+                    ax.axhline(published, ls=":", lw=0.8, color="grey")
+                    ax.text(0, published, f" {published} {source.split(',')[0]}", fontsize=6, va="bottom")
+        ax.set(xlabel="CPU hours of training (points: epochs)", ylabel=titles[key][0], title=titles[key][1])
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.tight_layout()
