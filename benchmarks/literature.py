@@ -44,8 +44,13 @@ CHECKPOINTS = {
 FID_ROWS = [
     ("GAN, non-saturating", "gan-ns-fashion", 20, 26.5, "Lucic et al. 2018, NS GAN (best of their search, 20 epochs)"),
     ("GAN, minimax", "gan-mm-fashion", 20, 29.6, "Lucic et al. 2018, MM GAN"),
-    ("GAN, goal: below every GAN of Lucic et al.", "gan-ns-fashion", 20, 21.5,
-     "Lucic et al. 2018, WGAN (their best row)"),
+    (
+        "GAN, goal: below every GAN of Lucic et al.",
+        "gan-ns-fashion",
+        20,
+        21.5,
+        "Lucic et al. 2018, WGAN (their best row)",
+    ),
     ("VAE", "vae2-fashion", 8, 43.6, "Dai & Wipf 2019, VAE (cross-entropy), same protocol"),
     ("2-stage VAE", "vae2-fashion", 20, 29.3, "Dai & Wipf 2019, 2-Stage VAE"),
 ]
@@ -79,8 +84,10 @@ def train_to(recipe: str, run: Path, epoch: int, extra: list[str] = ()) -> None:
         seconds = genlab(["train", "--resume", str(run), "--epochs", str(epoch), "--quiet"], run.with_suffix(".log"))
     else:
         run.parent.mkdir(parents=True, exist_ok=True)
-        seconds = genlab(["train", "--recipe", recipe, "--out", str(run), "--epochs", str(epoch), "--quiet", *extra],
-                         run.with_suffix(".log"))
+        seconds = genlab(
+            ["train", "--recipe", recipe, "--out", str(run), "--epochs", str(epoch), "--quiet", *extra],
+            run.with_suffix(".log"),
+        )
     from genlab.training.checkpoint import weights_folder
 
     snap.mkdir(parents=True, exist_ok=True)
@@ -111,8 +118,12 @@ def curve(recipe: str, run: Path, inception: str, upto: int | None) -> list[dict
         snap = snapshot_dir(run, e)
         seg = json.loads((snap / "segment.json").read_text())
         cpu, wall = cpu + seg["cpu_s"], wall + seg["wall_s"]
-        point = {"epoch": e, "cpu_h": round(cpu / 3600, 3), "wall_h": round(wall / 3600, 3),
-                 "fid_classifier": measure(snap, "classifier")["fid"]}
+        point = {
+            "epoch": e,
+            "cpu_h": round(cpu / 3600, 3),
+            "wall_h": round(wall / 3600, 3),
+            "fid_classifier": measure(snap, "classifier")["fid"],
+        }
         if inception == "all" or (inception == "final" and e == epochs[-1]) or (snap / "eval_inception.json").exists():
             point["fid_inception"] = measure(snap, "inception")["fid"]
         points.append(point)
@@ -128,15 +139,22 @@ def dsprites(recipes: list[str], seeds: list[int], root: Path) -> dict:
         for seed in seeds:
             run = root / f"{recipe}_seed{seed}"
             if not (run / "config.json").exists():
-                genlab(["train", "--recipe", recipe, "--seed", str(seed), "--out", str(run), "--quiet"],
-                       run.with_suffix(".log"))
+                genlab(
+                    ["train", "--recipe", recipe, "--seed", str(seed), "--out", str(run), "--quiet"],
+                    run.with_suffix(".log"),
+                )
             report_path = run / "eval.json"
             if not report_path.exists():
                 genlab(["evaluate", str(run), "--out", str(report_path), "--metrics", "disentanglement"])
             per_seed.append(json.loads(report_path.read_text()))
-        table[recipe] = {k: {"mean": statistics.mean(r[k] for r in per_seed),
-                             "std": statistics.stdev(r[k] for r in per_seed) if len(per_seed) > 1 else 0.0,
-                             "values": [r[k] for r in per_seed]} for k in DSPRITES_KEYS}
+        table[recipe] = {
+            k: {
+                "mean": statistics.mean(r[k] for r in per_seed),
+                "std": statistics.stdev(r[k] for r in per_seed) if len(per_seed) > 1 else 0.0,
+                "values": [r[k] for r in per_seed],
+            }
+            for k in DSPRITES_KEYS
+        }
     return table
 
 
@@ -150,8 +168,10 @@ def cgan_rows(root: Path) -> dict:
         run = root / ("cgan_folder" if not extra else "cgan_folder_ms0")
         seconds = None
         if not (run / "config.json").exists():
-            seconds = genlab(["train", "--recipe", "cgan-folder", "--data", str(folder), "--out", str(run), "--quiet",
-                              *extra], run.with_suffix(".log"))
+            seconds = genlab(
+                ["train", "--recipe", "cgan-folder", "--data", str(folder), "--out", str(run), "--quiet", *extra],
+                run.with_suffix(".log"),
+            )
             (run / "seconds.json").write_text(json.dumps(seconds) + "\n")
         report_path = run / "eval.json"
         if not report_path.exists():
@@ -172,9 +192,13 @@ def plot(curves: dict, path: Path) -> None:
     keys = [k for k in ("fid_inception", "fid_classifier") if any(k in p for pts in curves.values() for p in pts)]
     fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4), squeeze=False)
     axes = axes[0]
-    titles = {"fid_inception": ("Inception FID (10k vs test)", "Inception FID"),
-              "fid_classifier": ("FID, genlab classifier features", "classifier FID (Inception not measured)"
-                                 if "fid_inception" not in keys else "classifier FID")}
+    titles = {
+        "fid_inception": ("Inception FID (10k vs test)", "Inception FID"),
+        "fid_classifier": (
+            "FID, genlab classifier features",
+            "classifier FID (Inception not measured)" if "fid_inception" not in keys else "classifier FID",
+        ),
+    }
     for ax, key in zip(axes, keys):
         for recipe, points in curves.items():
             pts = [(p["cpu_h"], p[key]) for p in points if key in p]
@@ -197,10 +221,18 @@ def plot(curves: dict, path: Path) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", default="runs/literature")
-    ap.add_argument("--only", nargs="+", choices=["gan-ns", "gan-mm", "vae2", "dsprites", "cgan"],
-                    default=["gan-ns", "gan-mm", "vae2", "dsprites", "cgan"])
-    ap.add_argument("--inception", choices=["final", "all", "none"], default="final",
-                    help="snapshots measured with Inception FID too (those already measured always show)")
+    ap.add_argument(
+        "--only",
+        nargs="+",
+        choices=["gan-ns", "gan-mm", "vae2", "dsprites", "cgan"],
+        default=["gan-ns", "gan-mm", "vae2", "dsprites", "cgan"],
+    )
+    ap.add_argument(
+        "--inception",
+        choices=["final", "all", "none"],
+        default="final",
+        help="snapshots measured with Inception FID too (those already measured always show)",
+    )
     ap.add_argument("--upto", type=int, help="train no further than this many epochs (a partial measurement)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--out", default="benchmarks/results/literature.json")
@@ -218,8 +250,10 @@ def main(argv=None) -> int:
     if "cgan" in args.only:
         saved["cgan"] = cgan_rows(root)
 
-    lines = ["| row | recipe | epochs | CPU h | genlab Inception FID | published | source |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| row | recipe | epochs | CPU h | genlab Inception FID | published | source |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, recipe, epoch, published, source in FID_ROWS:
         point = next((p for p in curves.get(recipe, []) if p["epoch"] == epoch), None)
         last = curves.get(recipe, [])[-1:] or [None]
