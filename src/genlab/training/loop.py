@@ -181,6 +181,11 @@ def _setup(model, data, train, run_dir, test_data, quiet, config) -> _Training:
     torch.manual_seed(train.seed)  # the same stream on every rank: each draws its rows of the batch (genlab.shards)
     optimizers = model.configure_optimizers(train)
     if train.compile:
+        # torch 2.11's inductor turns the GAN convolutions channels-last, and the backward of D run with
+        # frozen weights (G's step) then fails its stride check on CUDA: keep the layouts as they are
+        from torch._inductor import config as inductor
+
+        inductor.layout_optimization = False
         for net in model.networks().values():
             net.compile()
     step_views = views.make(model, optimizers, ddp, device, amp=train.amp and device.type == "cuda")
