@@ -223,13 +223,13 @@ def run_pythae(train_np, test_np, test_data, latent_dim, epochs, init) -> dict:
     return res
 
 
-def run_genlab(train, test, latent_dim, epochs, init, with_run_dir: bool) -> dict:
+def run_genlab(train, test, latent_dim, epochs, init, with_run_dir: bool, bf16: bool = False) -> dict:
     g = genlab_vae(latent_dim)
     g.load_state_dict(init)
     run_dir = tempfile.mkdtemp(prefix="bench_genlab_") if with_run_dir else None
     marks = []
     g.on_epoch_end = lambda data: marks.append(time.perf_counter())  # instance hook: just a clock
-    cfg = TrainConfig(epochs=epochs, batch_size=BATCH, lr=LR, seed=SEED)
+    cfg = TrainConfig(epochs=epochs, batch_size=BATCH, lr=LR, seed=SEED, amp_cpu=bf16)
     load0 = os.getloadavg()
     c0, t0 = time.process_time(), time.perf_counter()
     fit(g, train, cfg, run_dir=run_dir, test_data=test, quiet=True)
@@ -238,7 +238,7 @@ def run_genlab(train, test, latent_dim, epochs, init, with_run_dir: bool) -> dic
     images = epochs * (len(train) // BATCH) * BATCH
     res = {
         "library": "genlab",
-        "variant": "fit, run_dir" if with_run_dir else "fit, run_dir=None",
+        "variant": ("fit, run_dir" if with_run_dir else "fit, run_dir=None") + (", amp_cpu" if bf16 else ""),
         "wall_s": wall,
         "images": images,
         "samples_per_s": images / wall,
@@ -275,13 +275,14 @@ def main():
     ap.add_argument(
         "--order",
         default="pythae,genlab,genlab-norundir",
-        help="comma-separated runs from pythae, genlab (with a run dir), genlab-norundir",
+        help="comma-separated runs from pythae, genlab (with a run dir), genlab-norundir, genlab-bf16 "
+        "(with a run dir, the forward passes in CPU bf16 autocast: amp_cpu=True)",
     )
     ap.add_argument("--note", default="", help="free text stored in the JSON (load, where genlab came from)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "vae_vs_pythae.json"))
     args = ap.parse_args()
     order = [s.strip() for s in args.order.split(",") if s.strip()]
-    assert set(order) <= {"pythae", "genlab", "genlab-norundir"}, order
+    assert set(order) <= {"pythae", "genlab", "genlab-norundir", "genlab-bf16"}, order
     torch.set_num_threads(args.threads)
     commit = _git("rev-parse", "HEAD")  # at the start: others may commit while this runs
 
@@ -303,7 +304,8 @@ def main():
             if name == "pythae":
                 r = run_pythae(train_np, test_np, test, args.latent_dim, args.epochs, init)
             else:
-                r = run_genlab(train, test, args.latent_dim, args.epochs, init, with_run_dir=(name == "genlab"))
+                r = run_genlab(train, test, args.latent_dim, args.epochs, init,
+                               with_run_dir=(name != "genlab-norundir"), bf16=(name == "genlab-bf16"))
             r["repeat"], r["name"] = rep, name
             runs.append(r)
             print(
@@ -322,7 +324,7 @@ def main():
             "samples_per_cpu_s_median": statistics.median(r["samples_per_cpu_s"] for r in rs),
             "test_loss_all": [r["test_loss"]["loss"] for r in rs],
         }
-    for name in ("genlab", "genlab-norundir"):
+    for name in ("genlab", "genlab-norundir", "genlab-bf16"):
         if name in summary and "pythae" in summary:
             summary[f"ratio_{name}_over_pythae"] = (
                 summary[name]["samples_per_s_median"] / summary["pythae"]["samples_per_s_median"]

@@ -75,3 +75,15 @@ def test_compiled_training_matches_eager(digits_data):
         runs.append(m.state_dict())
     for k in runs[0]:
         assert torch.allclose(runs[0][k], runs[1][k], atol=1e-4), k
+
+
+def test_amp_cpu_trains_with_bf16_forward_passes(digits_data):
+    train, _ = digits_data
+    torch.manual_seed(0)
+    m = build_model("vae", image_shape=(1, 8, 8), arch="mlp", hidden=(16,), latent_dim=2)
+    seen = []
+    first = next(mod for mod in m.encoder.modules() if isinstance(mod, nn.Linear))
+    first.register_forward_hook(lambda mod, i, o: seen.append(o.dtype))
+    fit(m, train, TrainConfig(steps=3, batch_size=32, device="cpu", amp_cpu=True), quiet=True)
+    assert seen == [torch.bfloat16] * 3  # the three training steps; no autocast after training
+    assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in m.parameters())

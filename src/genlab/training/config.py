@@ -20,7 +20,8 @@ class TrainConfig:
     weight_decay: float = 0.0  # Adam's L2 penalty, on every network
     seed: int = 0  # seeds weights, noise and the data order: same seed, same run (on CPU)
     device: str = "auto"  # 'auto' (CUDA, then MPS, then CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'
-    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    amp: bool = True  # bf16 autocast of the forward passes on CUDA
+    amp_cpu: bool = False  # the same on the CPU (fast on CPUs with AVX-512 BF16 or AMX; see benchmarks/RESULTS.md)
     compile: bool = False  # torch.compile the networks
     log_every: int = 50  # steps between metrics.jsonl lines
     sample_every: int = 1  # epochs between sample grids

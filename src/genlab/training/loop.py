@@ -188,7 +188,8 @@ def _setup(model, data, train, run_dir, test_data, quiet, config) -> _Training:
         inductor.layout_optimization = False
         for net in model.networks().values():
             net.compile()
-    step_views = views.make(model, optimizers, ddp, device, amp=train.amp and device.type == "cuda")
+    amp = (train.amp and device.type == "cuda") or (train.amp_cpu and device.type == "cpu")
+    step_views = views.make(model, optimizers, ddp, device, amp=amp)
     batches = Batches(data, train.batch_size, train.seed, device, rank=ddp.rank, world=ddp.world)
     steps_per_epoch = max(1, batches.per_epoch // model.batches_per_step)
     total = total_steps(train, steps_per_epoch)
