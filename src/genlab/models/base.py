@@ -35,9 +35,15 @@ class GenerativeModel(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.config = config
-        # While training on several processes: the DistributedDataParallel wrapper of this model, through
-        # which the default train_step runs the objective (set by the training loop, not a submodule).
+        # While training: the wrapper of this model (bf16 autocast, DistributedDataParallel) through which
+        # the default train_step runs the objective; set by the training loop, None otherwise.
         self.replica: nn.Module | None = None
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == "replica":  # a wrapper holding this model, not a submodule of it (that would be a cycle)
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     # ---- training ----
     @property

@@ -92,8 +92,8 @@ def make(model, optimizers: dict, d: Dist, device: torch.device, amp: bool) -> d
             )
         return out
 
-    if whole:  # not a submodule (that would be a cycle): a plain attribute
-        object.__setattr__(model, "replica", view(model))
+    if whole:
+        model.replica = view(model)
         return {}
     children = {id(m): name for name, m in model.named_children()}
     return {children[id(net)]: view(net) for net in nets.values() if any(p.requires_grad for p in net.parameters())}
