@@ -51,8 +51,13 @@ def child(family: str, fraction: float, threads: int) -> None:
 
 def point(family: str, fraction: float, threads: int) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    out = subprocess.run([sys.executable, __file__, "--child", family, str(fraction), str(threads)],
-                         capture_output=True, text=True, env=env, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", family, str(fraction), str(threads)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
     return {"family": family, "fraction": fraction, **json.loads(out.strip().splitlines()[-1])}
 
 
@@ -82,10 +87,16 @@ def main() -> int:
     fits = {}
     for family in args.families.split(","):
         mine = [r for r in rows if r["family"] == family]
-        fits[family] = {"seconds": fit_line([r["images"] for r in mine], [r["seconds"] for r in mine]),
-                        "peak_rss_mb": fit_line([r["images"] for r in mine], [r["peak_rss_mb"] for r in mine])}
-    result = {"command": "python benchmarks/cost_curve.py " + " ".join(sys.argv[1:]), "rows": rows, "fits": fits,
-              "load_average": Path("/proc/loadavg").read_text().split()[:3]}
+        fits[family] = {
+            "seconds": fit_line([r["images"] for r in mine], [r["seconds"] for r in mine]),
+            "peak_rss_mb": fit_line([r["images"] for r in mine], [r["peak_rss_mb"] for r in mine]),
+        }
+    result = {
+        "command": "python benchmarks/cost_curve.py " + " ".join(sys.argv[1:]),
+        "rows": rows,
+        "fits": fits,
+        "load_average": Path("/proc/loadavg").read_text().split()[:3],
+    }
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
     return 0

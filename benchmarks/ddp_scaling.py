@@ -27,8 +27,21 @@ import torch
 import genlab
 
 RUNS = {
-    "vae": (["--model", "vae", "--set", "arch=mlp", "--set", "hidden=512", "--set", "latent_dim=16",
-             "--set", "likelihood=gaussian"], 128),
+    "vae": (
+        [
+            "--model",
+            "vae",
+            "--set",
+            "arch=mlp",
+            "--set",
+            "hidden=512",
+            "--set",
+            "latent_dim=16",
+            "--set",
+            "likelihood=gaussian",
+        ],
+        128,
+    ),
     "dcgan": (["--model", "gan"], 64),
 }
 
@@ -43,10 +56,27 @@ def train(family: str, procs: int, steps: int, out: Path) -> float:
     args, batch = RUNS[family]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     torchrun = Path(sys.executable).with_name("torchrun")
-    launch = [sys.executable, "-m", "genlab"] if procs == 1 else [
-        str(torchrun), "--standalone", f"--nproc_per_node={procs}", "-m", "genlab"]
-    cmd = [*launch, "train", *args, "--data", "fashion-mnist", "--steps", str(steps), "--quiet",
-           "--set", f"batch_size={batch}", "--set", "log_every=25", "--out", str(out)]
+    launch = (
+        [sys.executable, "-m", "genlab"]
+        if procs == 1
+        else [str(torchrun), "--standalone", f"--nproc_per_node={procs}", "-m", "genlab"]
+    )
+    cmd = [
+        *launch,
+        "train",
+        *args,
+        "--data",
+        "fashion-mnist",
+        "--steps",
+        str(steps),
+        "--quiet",
+        "--set",
+        f"batch_size={batch}",
+        "--set",
+        "log_every=25",
+        "--out",
+        str(out),
+    ]
     return throughput(subprocess.run(cmd, check=True, env=env, capture_output=True, text=True).stdout)
 
 
@@ -67,14 +97,21 @@ def main() -> int:
                     got[procs].append(train(family, procs, args.steps, tmp / f"{family}-{procs}-{r}"))
                     print(family, procs, round(got[procs][-1]), flush=True)
             one, two = statistics.median(got[1]), statistics.median(got[2])
-            rows[family] = {"images_per_s_1_process": [round(x) for x in got[1]],
-                            "images_per_s_2_processes": [round(x) for x in got[2]],
-                            "efficiency": round(two / (2 * one), 3)}
+            rows[family] = {
+                "images_per_s_1_process": [round(x) for x in got[1]],
+                "images_per_s_2_processes": [round(x) for x in got[2]],
+                "efficiency": round(two / (2 * one), 3),
+            }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    result = {"torch": torch.__version__, "genlab": genlab.__version__, "cpu_count": os.cpu_count(),
-              "load_average": [load, Path("/proc/loadavg").read_text().split()[:3]],
-              "command": f"python benchmarks/ddp_scaling.py --steps {args.steps} --rounds {args.rounds}", "rows": rows}
+    result = {
+        "torch": torch.__version__,
+        "genlab": genlab.__version__,
+        "cpu_count": os.cpu_count(),
+        "load_average": [load, Path("/proc/loadavg").read_text().split()[:3]],
+        "command": f"python benchmarks/ddp_scaling.py --steps {args.steps} --rounds {args.rounds}",
+        "rows": rows,
+    }
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
     return 0

@@ -55,10 +55,16 @@ def main() -> int:
             m = build_model(family, image_shape=(3, 64, 64), **extra).eval()
             rows[family] = round(rate(lambda m=m: m.translate(x), args.batch, args.seconds), 1)
             print(family, rows[family], flush=True)
-    result = {"torch": torch.__version__, "genlab": genlab.__version__, "threads": args.threads, "batch": args.batch,
-              "load_average": Path("/proc/loadavg").read_text().split()[:3],
-              "command": f"python benchmarks/generation_speed.py --threads {args.threads} --batch {args.batch} "
-                         f"--seconds {args.seconds}", "images_per_s": rows}
+    result = {
+        "torch": torch.__version__,
+        "genlab": genlab.__version__,
+        "threads": args.threads,
+        "batch": args.batch,
+        "load_average": Path("/proc/loadavg").read_text().split()[:3],
+        "command": f"python benchmarks/generation_speed.py --threads {args.threads} --batch {args.batch} "
+        f"--seconds {args.seconds}",
+        "images_per_s": rows,
+    }
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
     return 0

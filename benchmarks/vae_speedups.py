@@ -46,8 +46,9 @@ VARIANTS = ("fp32", "bf16", "compile", "bf16+compile")
 
 def vae():
     torch.manual_seed(0)
-    return build_model("vae", image_shape=(1, 28, 28), arch="mlp", hidden=(512,), latent_dim=16,
-                       likelihood="gaussian", sigma=1.0)
+    return build_model(
+        "vae", image_shape=(1, 28, 28), arch="mlp", hidden=(512,), latent_dim=16, likelihood="gaussian", sigma=1.0
+    )
 
 
 def prepared(variant: str, weights: dict):
@@ -69,7 +70,7 @@ def run_steps(model, opt, batches, n: int) -> tuple[float, float]:
 
 def timing(train, args, weights) -> dict:
     models = {v: prepared(v, weights) for v in VARIANTS}
-    opts = {v: m.configure_optimizers(TrainConfig()) ["model"] for v, m in models.items()}
+    opts = {v: m.configure_optimizers(TrainConfig())["model"] for v, m in models.items()}
     batches = {v: Batches(train, 128, seed=0) for v in VARIANTS}
     for v in VARIANTS:  # warm-up, compilation included
         run_steps(models[v], opts[v], batches[v], 20)
@@ -80,9 +81,11 @@ def timing(train, args, weights) -> dict:
     out = {}
     for v in VARIANTS:
         ratios = [ref[0] / r[0] for r, ref in zip(rounds[v], rounds["fp32"])]
-        out[v] = {"images_per_s": [round(args.steps * 128 / r[0]) for r in rounds[v]],
-                  "speedup_median": round(statistics.median(ratios), 3),
-                  "speedup_per_cpu_s": round(sum(r[1] for r in rounds["fp32"]) / sum(r[1] for r in rounds[v]), 3)}
+        out[v] = {
+            "images_per_s": [round(args.steps * 128 / r[0]) for r in rounds[v]],
+            "speedup_median": round(statistics.median(ratios), 3),
+            "speedup_per_cpu_s": round(sum(r[1] for r in rounds["fp32"]) / sum(r[1] for r in rounds[v]), 3),
+        }
     return out
 
 
@@ -127,17 +130,26 @@ def main() -> int:
     train, test = load_dataset("fashion-mnist", "train"), load_dataset("fashion-mnist", "test")
     weights = {k: v.clone() for k, v in vae().state_dict().items()}
     load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
-    result = {"settings": vars(args), "torch": torch.__version__, "genlab": genlab.__version__,
-              "cpu": platform.processor() or platform.machine(), "cpu_count": torch.get_num_threads(),
-              "bf16_kernels": torch.backends.mkldnn.is_available(), "load_average_at_start": load}
+    result = {
+        "settings": vars(args),
+        "torch": torch.__version__,
+        "genlab": genlab.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": torch.get_num_threads(),
+        "bf16_kernels": torch.backends.mkldnn.is_available(),
+        "load_average_at_start": load,
+    }
     result["timing"] = timing(train, args, weights)
     print(json.dumps(result["timing"], indent=1), flush=True)
     result["validation_s"] = validation(test, weights)
     print(json.dumps(result["validation_s"]), flush=True)
     result["test_loss"] = quality(train, test, args, weights)
     ref = result["test_loss"]["fp32"]
-    result["keep"] = {v: result["timing"][v]["speedup_median"] > 1.05
-                      and abs(result["test_loss"][v] - ref) <= args.loss_tolerance * abs(ref) for v in VARIANTS[1:]}
+    result["keep"] = {
+        v: result["timing"][v]["speedup_median"] > 1.05
+        and abs(result["test_loss"][v] - ref) <= args.loss_tolerance * abs(ref)
+        for v in VARIANTS[1:]
+    }
     result["load_average_at_end"] = Path("/proc/loadavg").read_text().split()[:3] if load else []
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")

@@ -304,8 +304,15 @@ def main():
             if name == "pythae":
                 r = run_pythae(train_np, test_np, test, args.latent_dim, args.epochs, init)
             else:
-                r = run_genlab(train, test, args.latent_dim, args.epochs, init,
-                               with_run_dir=(name != "genlab-norundir"), bf16=(name == "genlab-bf16"))
+                r = run_genlab(
+                    train,
+                    test,
+                    args.latent_dim,
+                    args.epochs,
+                    init,
+                    with_run_dir=(name != "genlab-norundir"),
+                    bf16=(name == "genlab-bf16"),
+                )
             r["repeat"], r["name"] = rep, name
             runs.append(r)
             print(
