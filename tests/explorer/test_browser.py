@@ -18,16 +18,8 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 sync_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+from browser_flags import CHROMIUM, FLAGS  # noqa: E402
+
 ORDER = ("ae", "vae", "gan", "cgan", "pix2pix", "cyclegan")  # groups: 0 AE+VAE, 1 GAN, 2 cGAN, 3 pix2pix, 4 CycleGAN
 
 # skipped on a machine without chromium, never in CI (.ci/run installs it): there a missing browser fails

@@ -17,17 +17,10 @@ from genlab import train  # noqa: E402
 from genlab.audio.wav import wav_bytes, write_wav  # noqa: E402
 
 SR = 16000
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--autoplay-policy=no-user-gesture-required",
-]
+from browser_flags import CHROMIUM  # noqa: E402
+from browser_flags import FLAGS as BROWSER_FLAGS  # noqa: E402
+
+FLAGS = [*BROWSER_FLAGS, "--autoplay-policy=no-user-gesture-required"]
 TINY = {
     "model.channels": 4,
     "model.n_blocks": 1,
