@@ -134,11 +134,12 @@ def generate(model, n: int, s: EvalSettings, labels=None) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample_quality(
+def sample_features(
     fake: torch.Tensor, real: torch.Tensor, extractor, s: EvalSettings, reference: str = "test split"
-) -> tuple[dict, dict]:
-    """FID, KID, precision/recall of ``fake`` against ``real``; the features of ``real`` (named ``reference``)
-    come from the user cache when they were computed before (:mod:`.cache`)."""
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Features of ``fake`` and of ``real`` (float64, one row an image) and how the reference's were had:
+    those of ``real`` (named ``reference``) come from the user cache when they were computed before
+    (:mod:`.cache`)."""
     from ..data import to_uint8
     from .cache import cached_features
     from .features import extract_features
@@ -151,7 +152,22 @@ def sample_quality(
         extractor.info(),
         quiet=s.quiet,
     )
-    values = {**fid.sample_scores(f_fake, f_real.astype(np.float64), seed=s.seed), "fid_features": extractor.name}
+    return f_fake, f_real.astype(np.float64), cached
+
+
+@torch.no_grad()
+def sample_quality(
+    fake: torch.Tensor,
+    real: torch.Tensor,
+    extractor,
+    s: EvalSettings,
+    reference: str = "test split",
+    features: tuple[np.ndarray, np.ndarray, dict] | None = None,
+) -> tuple[dict, dict]:
+    """FID, KID, precision/recall of ``fake`` against ``real``, on ``features`` when the caller already has
+    them (:func:`sample_features`), else computed here."""
+    f_fake, f_real, cached = features or sample_features(fake, real, extractor, s, reference)
+    values = {**fid.sample_scores(f_fake, f_real, seed=s.seed), "fid_features": extractor.name}
     how = {
         "features": extractor.info(),
         "generated": fake.shape[0],
@@ -287,14 +303,23 @@ def translation_metrics(model, test_data, classifier, extractor, s: EvalSettings
 
 @torch.no_grad()
 def class_diversity_metrics(
-    fake: torch.Tensor, labels: torch.Tensor, real: torch.Tensor, num_classes: int, extractor, s: EvalSettings
+    fake: torch.Tensor,
+    labels: torch.Tensor,
+    real: torch.Tensor,
+    num_classes: int,
+    extractor,
+    s: EvalSettings,
+    features: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[dict, dict]:
-    """Per-class spread ratio and recall of the samples made for each test label (``diversity``)."""
-    f_fake = _batched(extractor, fake, s.batch_size) if extractor is not None else fake.flatten(1)
-    f_real = _batched(extractor, real, s.batch_size) if extractor is not None else real.flatten(1)
-    values = diversity.class_diversity(f_fake.double().numpy(), labels, f_real.double().numpy(), labels, num_classes)
+    """Per-class spread ratio and recall of the samples made for each test label (``diversity``), on the
+    extractor's ``features`` of ``fake`` and ``real`` when given (those of the FID), else on the pixels."""
+    if features is not None:
+        f_fake, f_real = features
+    else:
+        f_fake, f_real = fake.flatten(1).double().numpy(), real.flatten(1).double().numpy()
+    values = diversity.class_diversity(f_fake, labels, f_real, labels, num_classes)
     how = {
-        "features": extractor.info() if extractor is not None else "pixels",
+        "features": extractor.info() if features is not None else "pixels",
         "generated": fake.shape[0],
         "reference": f"test split, {real.shape[0]} images, class by class",
         "labels": "those of the test split",
@@ -490,8 +515,11 @@ def evaluate(
     if "samples" in groups and (extractor is not None or labels is not None):
         n = min(s.num_samples, test.shape[0])
         fake = generate(model, n, s, labels)
+        feats = None
         if extractor is not None:
-            add(sample_quality(fake, test[:n].cpu(), extractor, s, reference=f"{data_name}:test"))
+            reference = f"{data_name}:test"
+            feats = sample_features(fake, test[:n].cpu(), extractor, s, reference)
+            add(sample_quality(fake, test[:n].cpu(), extractor, s, reference, feats))
             if n < FID_BIAS_N:  # KID, unbiased at any n, is in the report beside it
                 warning = (
                     f"FID from {n} images is biased upwards (fewer than about {FID_BIAS_N}); compare runs by "
@@ -517,6 +545,7 @@ def evaluate(
                     len(test_data.classes or []) or int(test_data.labels.max()) + 1,
                     extractor,
                     s,
+                    None if feats is None else feats[:2],
                 )
             )
     if "translation" in groups:
