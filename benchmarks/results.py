@@ -22,40 +22,31 @@ from pathlib import Path
 from _cli import run_genlab
 
 # name, what, train arguments, evaluate arguments, the keys shown
+VAE_KEYS = [
+    "elbo",
+    "nll_iwae",
+    "active_units",
+    "fid",
+    "kid",
+    "precision",
+    "recall",
+    "latent_completeness",
+    "latent_continuity",
+]
 ROWS = [
     (
         "vae",
         "VAE, 10 epochs",
         "--model vae --data fashion-mnist --epochs 10",
         "--iwae-k 100",
-        [
-            "elbo",
-            "nll_iwae",
-            "active_units",
-            "fid",
-            "kid",
-            "precision",
-            "recall",
-            "latent_completeness",
-            "latent_continuity",
-        ],
+        VAE_KEYS,
     ),
     (
         "bvae",
         "beta-VAE (beta = 4), 10 epochs",
         "--model vae --data fashion-mnist --epochs 10 --set beta=4",
         "--iwae-k 100",
-        [
-            "elbo",
-            "nll_iwae",
-            "active_units",
-            "fid",
-            "kid",
-            "precision",
-            "recall",
-            "latent_completeness",
-            "latent_continuity",
-        ],
+        VAE_KEYS,
     ),
     (
         "ae",
