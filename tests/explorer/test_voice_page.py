@@ -1,5 +1,6 @@
 """The explorer's voice page: the API (upload or held-out sentence -> both conversions, spectrograms, F0
-curves; one-line errors) and the page in headless chromium (upload a WAV, hear and see both conversions)."""
+curves; one-line errors) and the page in headless chromium (upload a WAV or record one, hear and see both
+conversions)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,12 @@ SR = 16000
 from browser_flags import CHROMIUM  # noqa: E402
 from browser_flags import FLAGS as BROWSER_FLAGS  # noqa: E402
 
-FLAGS = [*BROWSER_FLAGS, "--autoplay-policy=no-user-gesture-required"]
+FLAGS = [
+    *BROWSER_FLAGS,
+    "--autoplay-policy=no-user-gesture-required",
+    "--use-fake-device-for-media-stream",  # a synthetic microphone (beeps) for the recording test
+    "--use-fake-ui-for-media-stream",  # the microphone permission granted without a prompt
+]
 TINY = {
     "model.channels": 4,
     "model.n_blocks": 1,
@@ -178,3 +184,20 @@ def test_page_converts_a_held_out_sentence_and_shows_a_bad_upload(page, tmp_path
     sec.locator("input.upload").set_input_files(str(bad))
     page.wait_for_selector("#error.shown")
     assert "is not a PCM WAV" in page.locator("#error").text_content()
+
+
+def test_page_records_from_the_microphone_and_converts_the_recording(page):
+    """Record (chromium's fake microphone) -> Stop: the recording goes up as a WAV and comes back converted."""
+    sec = page.locator("section[data-kind='voice']")
+    n = int(sec.get_attribute("data-converted") or 0)
+    button = sec.locator("button[data-action='record']")
+    button.click()
+    page.wait_for_selector("section[data-kind='voice'][data-recording='1']")
+    assert button.text_content() == "Stop"
+    page.wait_for_timeout(1500)
+    button.click()
+    page.wait_for_selector(f"section[data-kind='voice'][data-converted='{n + 1}']")
+    assert button.text_content() == "Record" and not page.locator("#error").is_visible()
+    seconds = sec.locator("figure[data-clip='input'] audio").get_attribute("data-seconds")
+    assert 1.0 < float(seconds) < 4.0  # about the 1.5 s recorded, decoded and sent as a WAV
+    assert sec.locator("figure[data-clip='AtoB'] audio").get_attribute("src").startswith("data:audio/wav")
