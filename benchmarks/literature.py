@@ -198,13 +198,22 @@ def dsprites(recipes: list[str], seeds: list[int], root: Path) -> dict:
 
 
 def dsprites_markdown(table: dict, seeds: list[int]) -> list[str]:
+    """One row per recipe: mean ± std over seeds (the per-seed values in brackets), training CPU minutes."""
+
+    def cell(values: list[float], digits: int = 3) -> str:
+        each = ", ".join(f"{v:.{digits}f}" for v in values)
+        if len(values) == 1:
+            return each
+        return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f} ({each})"
+
+    keys = [k for k in DSPRITES_KEYS if k != "train_cpu_s"]
     lines = [
-        "| recipe | seeds | " + " | ".join(DSPRITES_KEYS) + " |",
-        "|---|---|" + "---|" * len(DSPRITES_KEYS),
+        "| recipe | seeds | " + " | ".join(keys) + " | CPU minutes of training |",
+        "|---|---|" + "---|" * (len(keys) + 1),
     ]
     for recipe, row in table.items():
-        cells = [f"{row[k]['mean']:.3f} ± {row[k]['std']:.3f}" for k in DSPRITES_KEYS]
-        lines.append(f"| `{recipe}` | {len(seeds)} | " + " | ".join(cells) + " |")
+        cells = [cell(row[k]["values"]) for k in keys] + [cell([v / 60 for v in row["train_cpu_s"]["values"]], 1)]
+        lines.append(f"| `{recipe}` | {', '.join(map(str, seeds))} | " + " | ".join(cells) + " |")
     return lines
 
 
