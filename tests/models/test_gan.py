@@ -46,7 +46,7 @@ class CountingBatches:
 # ---- networks ----
 
 
-@pytest.mark.parametrize("arch", ["mlp", "dcgan"])
+@pytest.mark.parametrize("arch", ["mlp", "dcgan", "dcgan-radford", "dcgan-upsample"])
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("num_classes", [0, 3])
 def test_network_shapes(arch, shape, num_classes):
@@ -140,6 +140,76 @@ def test_set_strings_reach_every_gan_option():
     )
     with pytest.raises(GenlabError, match="loss"):
         apply_settings(configs, {"loss": "wasserstein"})
+
+
+def test_radford_variant_is_the_published_network():
+    """dcgan-radford equals Radford et al.'s layers written out with torch.nn (weights copied across)."""
+    from torch import nn
+
+    torch.manual_seed(0)
+    m = GAN(GANConfig(image_shape=(3, 32, 32), arch="dcgan-radford", latent_dim=8, channels=(4, 8, 16), ema=False))
+    ref_g = nn.Sequential(  # the noise as a (B, 8, 1, 1) map, a 4x4 transposed conv to the first map
+        nn.ConvTranspose2d(8, 16, 4, 1, 0, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.ConvTranspose2d(16, 8, 4, 2, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.ConvTranspose2d(8, 4, 4, 2, 1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.ConvTranspose2d(4, 3, 4, 2, 1, bias=False), nn.Tanh(),
+    )  # fmt: skip
+    ref_d = nn.Sequential(
+        nn.Conv2d(3, 4, 4, 2, 1, bias=False), nn.LeakyReLU(0.2),
+        nn.Conv2d(4, 8, 4, 2, 1, bias=False), nn.BatchNorm2d(8), nn.LeakyReLU(0.2),
+        nn.Conv2d(8, 16, 4, 2, 1, bias=False), nn.BatchNorm2d(16), nn.LeakyReLU(0.2),
+        nn.Conv2d(16, 1, 4, 1, 0, bias=False),
+    )  # fmt: skip
+    g = m.generator.net
+    with torch.no_grad():  # linear (16*4*4, 8) <-> transposed conv (8, 16, 4, 4)
+        ref_g[0].weight.copy_(g.fc.weight.T.reshape(8, 16, 4, 4))
+        for r, n in zip([ref_g[1], ref_g[4], ref_g[7]], [g.start_norm, *g.norms]):
+            r.load_state_dict(n.state_dict())
+        for r, u in zip([ref_g[3], ref_g[6], ref_g[9]], g.ups):
+            r.weight.copy_(u.weight)
+        d = [x for x in m.discriminator.phi if isinstance(x, (nn.Conv2d, nn.BatchNorm2d))]
+        for r, x in zip([y for y in ref_d if isinstance(y, (nn.Conv2d, nn.BatchNorm2d))], d):
+            r.load_state_dict(x.state_dict())
+        ref_d[-1].weight.copy_(m.discriminator.psi.weight.reshape(1, 16, 4, 4))
+    n_ref = sum(p.numel() for p in [*ref_g.parameters(), *ref_d.parameters()])
+    assert n_ref == sum(p.numel() for p in m.parameters())
+    z = torch.randn(5, 8)
+    x = m.generator(z)
+    assert torch.allclose(x, ref_g(z[:, :, None, None]), atol=1e-5)
+    assert torch.allclose(m.discriminator(x), ref_d(x).flatten(), atol=1e-5)
+
+
+def test_upsample_variant_layers():
+    """dcgan-upsample: G = linear, BN, (upsample, 3x3 conv, BN, LeakyReLU) per stage, 3x3 conv; D with dropout."""
+    from torch import nn
+
+    m = GAN(GANConfig(image_shape=(1, 32, 32), arch="dcgan-upsample", latent_dim=8, channels=(4, 8, 16, 32),
+                      g_channels=(16, 16, 8), ema=False))  # fmt: skip
+    g = m.generator.net
+    assert g.start == (16, 8, 8) and [c.out_channels for c in g.convs] == [16, 8] and g.out.out_channels == 1
+    assert all(c.kernel_size == (3, 3) and c.stride == (1, 1) for c in [*g.convs, g.out])
+    kinds = [type(x).__name__ for x in m.discriminator.phi]
+    assert kinds[:3] == ["Conv2d", "LeakyReLU", "Dropout2d"] and kinds[3:7] == kinds[:3] + ["BatchNorm2d"]
+    assert m.discriminator.psi.in_features == 32 * 2 * 2
+    m.eval()  # G by hand: nearest upsampling by 2 between the convs
+    z = torch.randn(3, 8)
+    x = g.start_norm(g.fc(z).view(3, 16, 8, 8))
+    for conv, norm in zip(g.convs, g.norms):
+        x = nn.functional.leaky_relu(norm(conv(x.repeat_interleave(2, 2).repeat_interleave(2, 3))), 0.2)
+    assert torch.allclose(m.generator(z), torch.tanh(g.out(x)), atol=1e-6)
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_g_update_reuses_the_fake_batch_of_d(reuse):
+    """reuse_fake: one G forward per step (D's fake, its graph kept for G's update); False: two."""
+    m = tiny(d_steps=2, reuse_fake=reuse)
+    opts = m.configure_optimizers(TrainConfig())
+    fakes = []
+    m.generator.register_forward_hook(lambda mod, args, out: fakes.append(out))
+    m.train_step(CountingBatches(), opts, 0)
+    assert len(fakes) == (2 if reuse else 3)  # one per D update, and one more for G without reuse
+    assert [f.requires_grad for f in fakes] == ([False, True] if reuse else [False, False, True])
+    assert all(p.grad is not None for p in m.generator.parameters())
 
 
 # ---- the algorithm ----

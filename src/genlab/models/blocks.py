@@ -88,7 +88,8 @@ class ConvDecoder(nn.Module):
         channels: tuple[int, ...],
         in_features: int,
         act: nn.Module | None = None,
-        fc_norm: bool = False,
+        fc_norm: str = "",
+        bias: bool = True,
     ):
         super().__init__()
         check_conv_size(shape)
@@ -97,23 +98,66 @@ class ConvDecoder(nn.Module):
         chans = list(channels)[::-1]  # widest first
         self.start = (chans[0], *sizes[-1])
         n0 = chans[0] * sizes[-1][0] * sizes[-1][1]
-        # fc_norm: BatchNorm on the first map, as the DCGAN generator has
+        # fc_norm: BatchNorm on the first map, per feature ('features') or per channel ('channels':
+        # Radford et al.'s generator, whose 4x4 transposed conv on the 1x1 noise is this linear layer)
+        check_choice("fc_norm", fc_norm, ("", "features", "channels"))
         self.fc = (
-            nn.Sequential(nn.Linear(in_features, n0), nn.BatchNorm1d(n0)) if fc_norm else nn.Linear(in_features, n0)
+            nn.Sequential(nn.Linear(in_features, n0, bias=bias), nn.BatchNorm1d(n0))
+            if fc_norm == "features"
+            else nn.Linear(in_features, n0, bias=bias)
         )
+        self.start_norm = nn.BatchNorm2d(chans[0]) if fc_norm == "channels" else None
         self.sizes = [tuple(s) for s in reversed(sizes[:-1])]  # target size of each stage
         outs = chans[1:] + [c]
-        self.ups = nn.ModuleList(nn.ConvTranspose2d(i, o, 4, stride=2, padding=1) for i, o in zip(chans, outs))
+        self.ups = nn.ModuleList(
+            nn.ConvTranspose2d(i, o, 4, stride=2, padding=1, bias=bias) for i, o in zip(chans, outs)
+        )
         self.norms = nn.ModuleList(nn.BatchNorm2d(o) for o in outs[:-1])
         self.act = act if act is not None else nn.LeakyReLU(0.2)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.act(self.fc(z)).view(z.shape[0], *self.start)  # (B, C0, h0, w0)
+        x = self.fc(z).view(z.shape[0], *self.start)  # (B, C0, h0, w0)
+        x = self.act(x if self.start_norm is None else self.start_norm(x))
         for i, (up, (h, w)) in enumerate(zip(self.ups, self.sizes)):
             x = up(x)[:, :, :h, :w]  # (B, C_i, 2h_{i-1}, 2w_{i-1}) cropped to the encoder's size
             if i < len(self.norms):
                 x = self.act(self.norms[i](x))
         return x  # (B, C, H, W) logits
+
+
+class UpsampleDecoder(nn.Module):
+    """(B, in_features) -> (B, C, H, W) logits: a linear layer to the smallest map with BatchNorm, then
+    per stage nearest-neighbour upsampling by 2 (cropped to the size the encoder saw), a 3x3 conv,
+    BatchNorm and LeakyReLU(0.2), and a last 3x3 conv to the image channels. Upsampling + conv
+    instead of a stride-2 transposed conv avoids its checkerboard artifacts (Odena et al. 2016).
+    ``channels``: the widths from the smallest map up, one upsampling stage per width after the first.
+    """
+
+    def __init__(self, shape: tuple[int, ...], channels: tuple[int, ...], in_features: int):
+        super().__init__()
+        check_conv_size(shape)
+        c, h, w = shape
+        sizes = conv_sizes(h, w, len(channels) - 1)
+        self.start = (channels[0], *sizes[-1])
+        self.fc = nn.Linear(in_features, math.prod(self.start))
+        self.start_norm = nn.BatchNorm2d(channels[0])
+        self.sizes = [tuple(s) for s in reversed(sizes[:-1])]
+        self.convs = nn.ModuleList(nn.Conv2d(i, o, 3, padding=1) for i, o in zip(channels[:-1], channels[1:]))
+        self.norms = nn.ModuleList(nn.BatchNorm2d(o) for o in channels[1:])
+        self.act = nn.LeakyReLU(0.2)
+        self.out = nn.Conv2d(channels[-1], c, 3, padding=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.start_norm(self.fc(z).view(z.shape[0], *self.start))  # (B, C0, h0, w0)
+        for conv, norm, (h, w) in zip(self.convs, self.norms, self.sizes):
+            x = nn.functional.interpolate(x, scale_factor=2, mode="nearest")[:, :, :h, :w]  # (B, C_i, h_i, w_i)
+            x = self.act(norm(conv(x)))
+        return self.out(x)  # (B, C, H, W) logits
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise GenlabError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
 
 
 def build_encoder(

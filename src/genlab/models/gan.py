@@ -15,6 +15,17 @@ when D confidently rejects early samples, while this one (~ 1 - D(G(z))) does no
 the Wasserstein critic with a gradient penalty (Gulrajani et al. 2017: no BatchNorm in D, the penalty
 weighted by ``gp_weight``). The formulas are in :mod:`genlab.losses`.
 
+Conv networks (``arch``): 'dcgan' is genlab's DCGAN (stride-2 4x4 transposed convs in G, stride-2
+4x4 convs in D, any image size); 'dcgan-radford' is the network of Radford et al. 2016 as published
+(no biases before BatchNorm, the noise projected to the first map with BatchNorm per channel, D's
+last layer a linear map without bias); 'dcgan-upsample' has G upsample by nearest neighbour and
+apply 3x3 convs with LeakyReLU (Odena et al. 2016) and D use 3x3 stride-2 convs, each followed by
+2-D dropout of 0.25, with BatchNorm after the activation (the layout of PyTorch-GAN's DCGAN).
+
+By default G's update reuses the fake batch D was just trained on (one G forward per step, as the
+published DCGAN code does); ``reuse_fake=False`` draws fresh noise for it, as Goodfellow et al.'s
+Algorithm 1 writes it, at the cost of a second forward pass of G.
+
 A conditional generator can learn to ignore its noise and draw one picture per label (mode
 collapse, quick on a small data set); ``mode_seeking`` adds Mao et al. 2019's term to G's loss, which
 rewards two noise draws for the same label giving different images (on by default for conditional GANs).
@@ -41,10 +52,10 @@ from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 from .. import losses, shards
 from ..errors import GenlabError
 from .base import GenerativeModel, check, check_rates, g_and_d_optimizers, standard_normal
-from .blocks import ConvDecoder, check_conv_size, default_channels, init_weights, mlp
+from .blocks import ConvDecoder, UpsampleDecoder, check_conv_size, default_channels, init_weights, mlp
 from .capabilities import Conditional, LatentModel, Sampler, class_labels
 
-ARCHS = ("dcgan", "mlp")
+ARCHS = ("dcgan", "dcgan-radford", "dcgan-upsample", "mlp")
 
 
 @dataclass
@@ -52,10 +63,13 @@ class GANConfig:
     """GAN / conditional GAN hyper-parameters (``num_classes > 0`` makes it conditional)."""
 
     image_shape: tuple[int, int, int] = (1, 28, 28)  # (C, H, W), set from the data
-    arch: str = "dcgan"  # 'dcgan' (conv) or 'mlp' (fully connected, as in Goodfellow et al.)
+    arch: str = (
+        "dcgan"  # 'dcgan', 'dcgan-radford', 'dcgan-upsample' (conv; see above) or 'mlp' (as in Goodfellow et al.)
+    )
     latent_dim: int = 64  # size of the noise z
     hidden: tuple[int, ...] = (256, 512)  # MLP widths of G (D uses them reversed)
     channels: tuple[int, ...] = ()  # DCGAN widths per stride-2 stage of D (G mirrors); () picks from the size
+    g_channels: tuple[int, ...] = ()  # conv G's widths from its smallest map up; () mirrors channels
     loss: str = "nonsaturating"  # 'minimax' (Goodfellow et al.'s game), 'nonsaturating', 'lsgan', 'hinge' or 'wgan-gp'
     gp_weight: float = 10.0  # wgan-gp: weight of the gradient penalty (Gulrajani et al.'s lambda)
     mode_seeking: float = 1.0  # conditional only: weight of the mode-seeking term in G's loss (0 = off)
@@ -64,6 +78,7 @@ class GANConfig:
     lr_d: float | None = None  # Adam learning rate of D; None: --set lr, else 2e-4
     betas: tuple[float, ...] = (0.5, 0.999)  # Adam betas of both (DCGAN's)
     spectral_norm: bool = False  # spectral normalisation on every layer of D (then no BatchNorm in D)
+    reuse_fake: bool = True  # G's update on the fake batch of the last D update (False: fresh noise, a second G pass)
     ema: bool = True  # keep an exponential moving average of G's weights and sample from it
     ema_decay: float = 0.999  # EMA: w_ema <- decay * w_ema + (1 - decay) * w (warmed up from 0.1)
     ema_start: int = 0  # before this step the EMA copy just follows G
@@ -75,7 +90,7 @@ class GANConfig:
             len(self.image_shape) == 3 and all(int(s) >= 1 for s in self.image_shape),
             f"image_shape must be three integers (C, H, W) >= 1, got {self.image_shape}",
         )
-        check(self.arch in ARCHS, f"arch must be 'dcgan' or 'mlp', got '{self.arch}'")
+        check(self.arch in ARCHS, f"arch must be one of {', '.join(ARCHS)}, got '{self.arch}'")
         check(self.latent_dim >= 1, f"latent_dim must be an integer >= 1, got {self.latent_dim}")
         check(
             len(self.hidden) >= 1 and all(h >= 1 for h in self.hidden),
@@ -84,6 +99,10 @@ class GANConfig:
         check(
             all(c >= 1 for c in self.channels),
             f"channels must be a comma-separated list of integers >= 1 (or empty), got {self.channels}",
+        )
+        check(
+            all(c >= 1 for c in self.g_channels),
+            f"g_channels must be a comma-separated list of integers >= 1 (or empty), got {self.g_channels}",
         )
         check(self.loss in losses.GAN_LOSSES, f"loss must be one of {', '.join(losses.GAN_LOSSES)}, got '{self.loss}'")
         check(self.gp_weight >= 0, f"gp_weight must be a number >= 0, got {self.gp_weight}")
@@ -98,7 +117,7 @@ class GANConfig:
         check(self.ema_start >= 0, f"ema_start must be an integer >= 0, got {self.ema_start}")
         check(self.num_classes >= 0, f"num_classes must be an integer >= 0 (0: unconditional), got {self.num_classes}")
         check(self.label_dim >= 1, f"label_dim must be an integer >= 1, got {self.label_dim}")
-        if self.arch == "dcgan":
+        if self.arch != "mlp":
             check_conv_size(tuple(self.image_shape))
 
 
@@ -116,13 +135,17 @@ class Generator(nn.Module):
         if config.arch == "mlp":
             self.net: nn.Module = nn.Sequential(mlp([d_in, *config.hidden, math.prod(shape)]), nn.Unflatten(1, shape))
             return
+        g_chans = tuple(config.g_channels or reversed(d_channels(config)))  # widest (smallest map) first
+        if config.arch == "dcgan-upsample":
+            self.net = init_weights(UpsampleDecoder(shape, g_chans, d_in))
+            return
         # DCGAN: linear to the smallest map (BatchNorm + ReLU), then stride-2 transposed convs with
         # BatchNorm + ReLU, cropped to the exact sizes D's stride-2 convs see (any H, W); tanh at the end.
-        self.net = init_weights(
-            ConvDecoder(
-                shape, tuple(config.channels or default_channels(shape, base=64)), d_in, act=nn.ReLU(), fc_norm=True
-            )
-        )
+        radford = config.arch == "dcgan-radford"
+        norm = "channels" if radford else "features"
+        self.net = init_weights(ConvDecoder(shape, g_chans[::-1], d_in, act=nn.ReLU(), fc_norm=norm, bias=not radford))
+        if radford:  # the published projection is a transposed conv, initialised as one
+            nn.init.normal_(self.net.fc.weight, 0.0, 0.02)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None, emb: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
@@ -152,18 +175,23 @@ class Discriminator(nn.Module):
             )
             features = widths[-1]
         else:
-            chans = list(config.channels or default_channels(shape, base=64))
+            bias = config.arch != "dcgan-radford"  # Radford et al.: none before a BatchNorm
             layers: list[nn.Module] = []
-            for i, ch in enumerate(chans):  # DCGAN: 4x4 stride-2 convs (each input pixel seen evenly)
-                layers.append(nn.Conv2d(c, ch, 4, stride=2, padding=1))
-                if i > 0 and batch_norm:
-                    layers.append(nn.BatchNorm2d(ch))
-                layers.append(_leaky())
+            for i, ch in enumerate(d_channels(config)):
+                if config.arch == "dcgan-upsample":  # 3x3 stride-2 conv, LeakyReLU, dropout, BatchNorm
+                    layers += [nn.Conv2d(c, ch, 3, stride=2, padding=1), _leaky(), nn.Dropout2d(0.25)]
+                    layers += [nn.BatchNorm2d(ch)] if i > 0 and batch_norm else []
+                else:  # DCGAN: 4x4 stride-2 convs (each input pixel seen evenly), BatchNorm, LeakyReLU
+                    layers.append(nn.Conv2d(c, ch, 4, stride=2, padding=1, bias=bias))
+                    layers += [nn.BatchNorm2d(ch)] if i > 0 and batch_norm else []
+                    layers.append(_leaky())
                 c = ch
             self.phi = init_weights(nn.Sequential(*layers, nn.Flatten()))
             with torch.no_grad():  # floor(n / 2) per stage: the flattened size, read off one dummy pass
                 features = self.phi(torch.zeros(2, *shape)).shape[1]
-        self.psi = nn.Linear(features, 1)
+        self.psi = nn.Linear(features, 1, bias=config.arch != "dcgan-radford")
+        if config.arch == "dcgan-radford":  # the published last layer is a conv over the last map
+            nn.init.normal_(self.psi.weight, 0.0, 0.02)
         self.embed = nn.Embedding(config.num_classes, features) if config.num_classes else None
         if self.embed is not None:  # the scale of psi's weights: N(0, 1) would swamp the logit at the start
             nn.init.normal_(self.embed.weight, std=features**-0.5)
@@ -182,6 +210,11 @@ class Discriminator(nn.Module):
 
 def _leaky() -> nn.Module:
     return nn.LeakyReLU(0.2)
+
+
+def d_channels(config: GANConfig) -> tuple[int, ...]:
+    """D's conv widths, narrowest first: ``channels``, or 64, 128, ... (capped at 512) by the image size."""
+    return tuple(config.channels or default_channels(tuple(config.image_shape), base=64))
 
 
 # ---- the model ----
@@ -245,21 +278,24 @@ class GAN(GenerativeModel):
         G, D = self.generator, self.discriminator
         opt_d, opt_g = optimizers["discriminator"], optimizers["generator"]
         d_total = torch.zeros((), device=self.device)
+        # G's update reuses D's last fake batch (its graph kept) unless told not to, or mode seeking needs its own
+        reuse = cfg.reuse_fake and not (self.conditional and cfg.mode_seeking > 0)
 
         # (1) update D, k = d_steps times: ascend log D(x) + log(1 - D(G(z))) (or the chosen game),
         #     each time on a fresh real batch and fresh noise
         D.requires_grad_(True)
-        for _ in range(cfg.d_steps):
+        for i in range(cfg.d_steps):
             batch = batches.next()
             real = batch.x * 2 - 1  # (B, C, H, W) in [-1, 1]
             y = self._labels_of(batch)
             z = shards.randn(real.shape[0], cfg.latent_dim, device=real.device)
-            with torch.no_grad():
-                fake = G(z, y)
-            real_logits, fake_logits = D(real, y), D(fake, y)
+            with torch.set_grad_enabled(reuse and i == cfg.d_steps - 1):
+                fake = G(z, y)  # (B, C, H, W)
+            real_logits, fake_logits = D(real, y), D(fake.detach(), y)
             d_loss = losses.gan_d_loss(cfg.loss, real_logits, fake_logits)
             if cfg.loss == "wgan-gp":
-                d_loss = d_loss + cfg.gp_weight * losses.gradient_penalty(lambda x, y=y: D(x, y), real, fake)
+                gp = losses.gradient_penalty(lambda x, y=y: D(x, y), real, fake.detach())
+                d_loss = d_loss + cfg.gp_weight * gp
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
@@ -271,8 +307,9 @@ class GAN(GenerativeModel):
         if seek:  # two noise draws for each label of the first half of the batch
             half = real.shape[0] // 2
             y = torch.cat([y[:half], y[:half]])
-        z = shards.randn(y.shape[0] if seek else real.shape[0], cfg.latent_dim, device=real.device)
-        fake = G(z, y)  # the last real batch's labels: G is trained on the data's label distribution
+        if not reuse:  # the last real batch's labels: G is trained on the data's label distribution
+            z = shards.randn(y.shape[0] if seek else real.shape[0], cfg.latent_dim, device=real.device)
+            fake = G(z, y)
         g_loss = losses.gan_g_loss(cfg.loss, D(fake, y), real_logits.detach())
         out = {}
         if seek:  # ... and, conditional, keep the two draws of each label apart
