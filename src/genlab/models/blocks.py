@@ -150,6 +150,8 @@ class UpsampleDecoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.start_norm(self.fc(z).view(z.shape[0], *self.start))  # (B, C0, h0, w0)
         for conv, norm, (h, w) in zip(self.convs, self.norms, self.sizes):
+            # channels-last: the CPU kernel of nearest upsampling is ~20x faster in that layout
+            x = x.contiguous(memory_format=torch.channels_last)
             x = nn.functional.interpolate(x, scale_factor=2, mode="nearest")[:, :, :h, :w]  # (B, C_i, h_i, w_i)
             x = self.act(norm(conv(x)))
         return self.out(x)  # (B, C, H, W) logits
