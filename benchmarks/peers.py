@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 STANDIN = {
-    "__init__.py": '"""A stand-in for the few torchvision calls the reference GAN scripts make (genlab benchmarks)."""\n'
+    "__init__.py": '"""A stand-in for the torchvision calls the reference GAN scripts make (genlab benchmarks)."""\n'
     "from . import datasets, transforms, utils  # noqa: F401\n",
     "datasets.py": '''
 import gzip
