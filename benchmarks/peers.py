@@ -13,7 +13,7 @@ scripts call, as torchvision does it (per image, with PIL):
 
 :func:`write_standin` writes it into a folder outside the repository (``--peers-dir``, default
 ``/work/peers``), and :func:`run_peer` runs a script there with ``runpy`` in this process: the script's
-``print`` is wrapped so that each batch log line is a time mark, and after ``images`` training images
+standard output is wrapped so that each batch log line is a time mark, and after ``images`` training images
 the run stops and the script's globals (its networks) are returned. The networks' initial weights are
 taken when the script builds its first Adam optimiser (after its weight initialisation), so that
 genlab can start from the same weights.
@@ -21,7 +21,6 @@ genlab can start from the same weights.
 
 from __future__ import annotations
 
-import builtins
 import os
 import re
 import resource
@@ -229,21 +228,31 @@ def run_peer(
     sys.argv = [str(script), *args]
     pattern = re.compile(batch_line)
     state: dict = {"marks": [], "globals": None, "init": None}
-    real_print, real_adam_init = builtins.print, torch.optim.Adam.__init__
+    real_stdout, real_adam_init = sys.stdout, torch.optim.Adam.__init__
     want = -(-images // batch_size)
 
-    def hooked_print(*a, **kw):
-        text = " ".join(str(x) for x in a)
-        if pattern.search(text):
-            state["marks"].append(time.perf_counter())
-            state["globals"] = sys._getframe(1).f_globals
-            n = len(state["marks"])
-            if n % echo_every == 0 or n == 1:
-                real_print(f"[peer] batch {n}: {text}", flush=True)
-            if n >= want:
-                raise _Stop
-        elif not state["marks"]:
-            real_print(text[:300], flush=True)
+    class Marks:
+        """The script's stdout (``print`` and ``sys.stdout.write`` both end here): each batch line is a mark."""
+
+        def write(self, text):
+            if pattern.search(text):
+                state["marks"].append(time.perf_counter())
+                state["globals"] = sys._getframe(1).f_globals  # the script's module (print is C code)
+                n = len(state["marks"])
+                if n % echo_every == 0 or n == 1:
+                    real_stdout.write(f"[peer] batch {n}: {text.strip()}\n")
+                    real_stdout.flush()
+                if n >= want:
+                    raise _Stop
+            elif not state["marks"] and text.strip():
+                real_stdout.write(text[:300].rstrip() + "\n")
+            return len(text)
+
+        def flush(self):
+            real_stdout.flush()
+
+        def __getattr__(self, name):  # encoding, isatty, ...: the real stream's
+            return getattr(real_stdout, name)
 
     def hooked_adam_init(self, params, *a, **kw):
         if state["init"] is None:
@@ -255,14 +264,14 @@ def run_peer(
             }
         real_adam_init(self, params, *a, **kw)
 
-    builtins.print, torch.optim.Adam.__init__ = hooked_print, hooked_adam_init
+    sys.stdout, torch.optim.Adam.__init__ = Marks(), hooked_adam_init
     t0 = time.perf_counter()
     try:
         runpy.run_path(str(script), run_name="__main__")
     except _Stop:
         pass
     finally:
-        builtins.print, torch.optim.Adam.__init__ = real_print, real_adam_init
+        sys.stdout, torch.optim.Adam.__init__ = real_stdout, real_adam_init
     return {
         "start": t0,
         "marks": state["marks"],

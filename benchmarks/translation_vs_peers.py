@@ -1,0 +1,336 @@
+"""genlab's pix2pix and CycleGAN against PyTorch-GAN's ``pix2pix.py`` and ``cyclegan.py``: training throughput.
+
+The peers run unmodified from a folder outside this repository (``--peers-dir``, default
+``/work/peers``: ``pytorch-gan/pix2pix/`` and ``pytorch-gan/cyclegan/``, each script with its
+``models.py``, ``datasets.py`` (and ``utils.py``) copied out of the PyTorch-GAN repository with
+``git show``), with the torchvision stand-in of :mod:`peers`. genlab's built-in data sets are
+exported to the folder layouts they read:
+
+    maps            -> DATA/maps/{train,val}/N.png, the map on the left and the aerial view on the
+                       right (pix2pix.py trains on the right half -> the left: aerial -> map)
+    fashion-stripes -> DATA/fashion-stripes/{train,test}/{A,B}/N.png (grey; cyclegan.py reads RGB)
+
+The runs, each in a fresh process (``nice -n 10``, ``OMP_NUM_THREADS`` = ``--threads``), a pair's
+two sides one after the other, round by round, so that the machine's other load falls on both:
+
+    p2p, genlab-p2p   256x256 (the peer's U-Net has 8 stride-2 layers and needs 256 px; maps are
+                      64 px, resized to 256 by each side), batch 1 (the peer's default), the peer's
+                      defaults (ngf = ndf = 64, instance norm, least-squares GAN loss, L1 x 100, Adam
+                      2e-4 (0.5, 0.999)); genlab ``ngf=64, ndf=64, norm=instance, gan_loss=lsgan,
+                      patch_layers=3`` (Isola et al.'s 70x70 PatchGAN)
+    cyc, genlab-cyc   64x64 (``--img_height 64 --img_width 64``), batch 1, RGB (fashion-stripes
+                      tiled to 3 channels for genlab, as the peer's loader converts grey to RGB),
+                      9 ResNet blocks, ngf = ndf = 64, instance norm, least-squares loss, cycle 10,
+                      identity 5, a history of 50; genlab ``ngf=64, ndf=64, n_blocks=9,
+                      patch_layers=3``
+
+The networks are the same family, widths, depth and norm, but not layer for layer: PyTorch-GAN's
+U-Net puts its activation after the norm and ends in an upsampling + 4x4 conv at full size, its
+PatchGANs have a 4th stride-2 layer where genlab's (the paper's) have a stride-1 conv, and its
+CycleGAN generator upsamples by nearest neighbour + 3x3 conv where genlab's (the paper's) uses
+transposed convs. So besides images/s the script records each side's parameters and the forward
+FLOPs of its networks per training image (``torch.utils.flop_counter``), and the ratio of FLOP
+rates, the throughput normalised by the work each side's networks do.
+
+Throughput is taken between the 5th and the last training batch (each side's log line or step: data,
+updates and logging included; start-up and data loading excluded). Peak RSS at the end of training.
+
+    python benchmarks/translation_vs_peers.py --pairs p2p,cyc --images-p2p 40 --images-cyc 60 --threads 1
+
+Resumable: runs already in ``benchmarks/results/translation_vs_peers.json`` are kept (``--fresh``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import peers  # noqa: E402
+
+PAIRS = {"p2p": ["p2p", "genlab-p2p"], "cyc": ["cyc", "genlab-cyc"]}
+PEER = {
+    "p2p": {
+        "script": "pytorch-gan/pix2pix/pix2pix.py",
+        "args": ["--dataset_name", "maps", "--n_cpu", "0", "--img_height", "256", "--img_width", "256"],
+        "line": r"\[Batch \d+/\d+\] \[D loss",
+        "nets": ["generator", "discriminator"],
+    },
+    "cyc": {
+        "script": "pytorch-gan/cyclegan/cyclegan.py",
+        "args": ["--dataset_name", "fashion-stripes", "--n_cpu", "0", "--img_height", "64", "--img_width", "64"],
+        "line": r"\[Batch \d+/\d+\] \[D loss",
+        "nets": ["G_AB", "G_BA", "D_A", "D_B"],
+    },
+}
+SIZE = {"p2p": 256, "cyc": 64}
+
+
+# ---- data in the peers' layouts ----
+
+
+def _png(a: np.ndarray, path: Path) -> None:
+    from PIL import Image
+
+    img = a.transpose(1, 2, 0)  # (H, W, C)
+    Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img).save(path)
+
+
+def export_maps(root: Path) -> Path:
+    from genlab.data import load_dataset
+
+    out = root / "maps"
+    for split, folder in (("train", "train"), ("test", "val")):
+        d = out / folder
+        if d.is_dir() and any(d.iterdir()):
+            continue
+        d.mkdir(parents=True, exist_ok=True)
+        data = load_dataset("maps", split)
+        for i, (aerial, flat) in enumerate(zip(data.images.numpy(), data.pair.numpy())):
+            _png(np.concatenate([flat, aerial], axis=2), d / f"{i}.png")  # (3, 64, 128): map | aerial
+    return out
+
+
+def export_stripes(root: Path) -> Path:
+    from genlab.data import load_dataset
+
+    out = root / "fashion-stripes"
+    for split in ("train", "test"):
+        if (out / split / "B").is_dir() and any((out / split / "B").iterdir()):
+            continue
+        data = load_dataset("fashion-stripes", split)
+        for side, images in (("A", data.images), ("B", data.pair)):
+            d = out / split / side
+            d.mkdir(parents=True, exist_ok=True)
+            for i, a in enumerate(images.numpy()):
+                _png(a, d / f"{i}.png")
+    return out
+
+
+# ---- FLOPs of a side's networks per training image ----
+
+
+def forward_flops(nets: dict, inputs: dict) -> dict:
+    """Forward FLOPs (multiply-add = 2) of each network on its input for one image."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    out = {}
+    for name, net in nets.items():
+        was = net.training
+        net.eval()
+        with torch.no_grad(), FlopCounterMode(display=False) as fc:
+            net(*inputs[name])
+        net.train(was)
+        out[name] = fc.get_total_flops()
+    return out
+
+
+def peer_flops(side: str, g: dict) -> dict:
+    s = SIZE[side]
+    x = torch.zeros(1, 3, s, s)
+    if side == "p2p":
+        return forward_flops(
+            {"generator": g["generator"], "discriminator": g["discriminator"]},
+            {"generator": (x,), "discriminator": (x, x)},
+        )
+    nets = {k: g[k] for k in PEER["cyc"]["nets"]}
+    return forward_flops(nets, {k: (x,) for k in nets})
+
+
+def genlab_flops(side: str, model) -> dict:
+    s = SIZE[side]
+    x = torch.zeros(1, 3, s, s)
+    if side == "genlab-p2p":
+        return forward_flops(
+            {"generator": model.generator, "discriminator": model.discriminator},
+            {"generator": (x,), "discriminator": (torch.cat([x, x], 1),)},
+        )
+    nets = model.networks()
+    return forward_flops(nets, {k: (x,) for k in nets})
+
+
+# ---- one side, in its own process ----
+
+
+def child_peer(side: str, args, work: Path) -> dict:
+    spec = PEER[side]
+    data_root = work / "data"
+    (export_maps if side == "p2p" else export_stripes)(data_root)
+    standin = peers.write_standin(Path(args.peers_dir))
+    script = Path(args.peers_dir) / spec["script"]
+    load0 = os.getloadavg()
+    r = peers.run_peer(script, spec["args"], work / "run" / "run", standin, spec["line"], args.images, 1, echo_every=10)
+    load1 = os.getloadavg()
+    g = r["globals"]
+    return {
+        "side": side,
+        **peers.steady_throughput(r["marks"], 1),
+        "wall_s_to_last_batch": r["marks"][-1] - r["start"],
+        "rss_mb": r["rss_mb"],
+        "params": {k: sum(p.numel() for p in g[k].parameters()) for k in spec["nets"]},
+        "forward_flops": peer_flops(side, g),
+        "loadavg_before": load0,
+        "loadavg_after": load1,
+    }
+
+
+def genlab_model_and_data(side: str):
+    from genlab.data import load_dataset
+    from genlab.data.base import ImageData
+    from genlab.models import build_model
+
+    if side == "genlab-p2p":
+        data = load_dataset("maps", "train", image_size=256)
+        cfg = dict(image_shape=(3, 256, 256), ngf=64, ndf=64, norm="instance", gan_loss="lsgan", patch_layers=3)
+        return build_model("pix2pix", **cfg), data, cfg
+    d = load_dataset("fashion-stripes", "train", image_size=64)
+    rgb = lambda t: t.expand(-1, 3, -1, -1).contiguous()  # noqa: E731
+    data = ImageData(d.name, rgb(d.images), pair=rgb(d.pair), meta=d.meta)
+    cfg = dict(image_shape=(3, 64, 64), ngf=64, ndf=64, n_blocks=9, norm="instance", gan_loss="lsgan", patch_layers=3)
+    return build_model("cyclegan", **cfg), data, cfg
+
+
+def child_genlab(side: str, args, work: Path) -> dict:
+    from genlab.training import TrainConfig, fit
+
+    torch.manual_seed(0)
+    model, data, cfg = genlab_model_and_data(side)
+    marks: list[float] = []
+    step_fn = model.train_step
+
+    def timed_step(*a, **kw):
+        out = step_fn(*a, **kw)
+        marks.append(time.perf_counter())
+        return out
+
+    model.train_step = timed_step
+    run_dir = work / "run"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    load0 = os.getloadavg()
+    t0 = time.perf_counter()
+    fit(model, data, TrainConfig(batch_size=1, steps=args.images, seed=0), run_dir=run_dir, quiet=True)
+    rss = peers.peak_rss_mb()
+    load1 = os.getloadavg()
+    del model.train_step
+    return {
+        "side": side,
+        **peers.steady_throughput(marks, 1),
+        "wall_s_to_last_batch": marks[-1] - t0,
+        "rss_mb": rss,
+        "params": {k: sum(p.numel() for p in n.parameters()) for k, n in model.networks().items()},
+        "forward_flops": genlab_flops(side, model),
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
+        "loadavg_before": load0,
+        "loadavg_after": load1,
+    }
+
+
+def child(args) -> None:
+    torch.set_num_threads(args.threads)
+    work = Path(args.work) / f"round{args.round}" / args.child
+    work.mkdir(parents=True, exist_ok=True)
+    res = child_peer(args.child, args, work) if args.child in PEER else child_genlab(args.child, args, work)
+    res["threads"] = torch.get_num_threads()
+    Path(args.out).write_text(json.dumps(res, indent=2, default=float) + "\n")
+
+
+# ---- the orchestrator ----
+
+
+def flops_per_image(r: dict) -> float:
+    """Forward FLOPs of one training iteration's network passes per image, counted the same for both
+    sides: pix2pix G once and D three times (real, fake for D, fake for G); CycleGAN each G three
+    times (translation, cycle, identity) and each D three times."""
+    f = r["forward_flops"]
+    if r["side"].endswith("p2p"):
+        return f["generator"] + 3 * f["discriminator"]
+    return 3 * sum(v for k, v in f.items() if k.lower().startswith("g")) + 3 * sum(
+        v for k, v in f.items() if k.lower().startswith("d")
+    )
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pairs", default="p2p,cyc")
+    ap.add_argument("--images-p2p", type=int, default=40)
+    ap.add_argument("--images-cyc", type=int, default=60)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--peers-dir", default="/work/peers")
+    ap.add_argument("--work", default="/tmp/genlab_translation_vs_peers")
+    ap.add_argument("--out", default=str(HERE / "results" / "translation_vs_peers.json"))
+    ap.add_argument("--fresh", action="store_true")
+    ap.add_argument("--note", default="")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--round", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--images", type=int, default=0, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        return child(args)
+    out = Path(args.out)
+    result = json.loads(out.read_text()) if out.exists() and not args.fresh else {"runs": []}
+    done = {(r["round"], r["side"]) for r in result["runs"]}
+    for rnd in range(args.rounds):
+        for pair in args.pairs.split(","):
+            images = args.images_p2p if pair == "p2p" else args.images_cyc
+            for side in PAIRS[pair]:
+                if (rnd, side) in done:
+                    continue
+                tmp = Path(args.work) / f"{side}-{rnd}.json"
+                cmd = [sys.executable, __file__, "--child", side, "--round", str(rnd), "--images", str(images)]
+                cmd += ["--threads", str(args.threads), "--peers-dir", args.peers_dir, "--work", args.work]
+                cmd += ["--out", str(tmp)]
+                env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONUNBUFFERED": "1"}
+                print(f"[bench] round {rnd}: {side}, load average {os.getloadavg()[0]:.2f}", flush=True)
+                subprocess.run(["nice", "-n", "10", *cmd], check=True, env=env)
+                r = json.loads(tmp.read_text())
+                r["round"] = rnd
+                r["flops_per_image"] = flops_per_image(r)
+                result["runs"].append(r)
+                print(f"[bench] {side}: {r['steady_images_per_s']:.3f} images/s, RSS {r['rss_mb']:.0f} MB", flush=True)
+                _write(out, result, args)
+    _write(out, result, args)
+    print(json.dumps(result["summary"], indent=2))
+
+
+def _write(out: Path, result: dict, args) -> None:
+    summary = {}
+    runs = result["runs"]
+    for peer, mine in (("p2p", "genlab-p2p"), ("cyc", "genlab-cyc")):
+        for a in [r for r in runs if r["side"] == mine]:
+            b = next((r for r in runs if r["side"] == peer and r["round"] == a["round"]), None)
+            if b is None:
+                continue
+            ratio = a["steady_images_per_s"] / b["steady_images_per_s"]
+            flop_ratio = ratio * a["flops_per_image"] / b["flops_per_image"]
+            s = summary.setdefault(f"{mine}_over_{peer}", {"throughput_ratio": [], "flop_rate_ratio": []})
+            s["throughput_ratio"].append(ratio)
+            s["flop_rate_ratio"].append(flop_ratio)
+            s["rss_mb"] = [a["rss_mb"], b["rss_mb"]]
+            s["flops_per_image"] = [a["flops_per_image"], b["flops_per_image"]]
+    result["summary"] = summary
+    result["settings"] = {"threads": args.threads, "batch": 1, "note": args.note}
+    result["environment"] = {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=float) + "\n")
+
+
+if __name__ == "__main__":
+    main()
