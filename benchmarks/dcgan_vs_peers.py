@@ -72,7 +72,8 @@ N_FID = 5000
 PAIRS = {
     "pg": ["pg", "genlab-pg", "genlab-pg-bf16"],
     "ex": ["ex", "genlab-ex", "genlab-ex-bf16"],
-    "default": ["genlab-default", "genlab-default-time"],
+    "default": ["genlab-default"],
+    "default-time": ["genlab-default-time"],
 }
 PEER = {
     "pg": {
@@ -203,7 +204,7 @@ def child_peer(side: str, args, work: Path) -> dict:
         x0 = g0(fixed_noise(latent).reshape(FIXED_Z, *shape_z))
         p0 = d0(x0).reshape(-1)
     _save_tensors(work / "init.safetensors", init, {"x0": x0, "p0": p0})
-    thr = peers.steady_throughput(r["marks"], BATCH)
+    thr = peers.steady_throughput(r["marks"], BATCH, r["cpu"])
     res = {
         "side": side,
         **thr,
@@ -278,11 +279,13 @@ def child_genlab(side: str, args, work: Path, peer_work: Path | None, seconds: f
     if seconds:
         steps = 10**6
     marks: list[float] = []
+    cpu: list[float] = []
     step_fn = model.train_step
 
     def timed_step(*a, **kw):  # a clock on each step, nothing else
         out = step_fn(*a, **kw)
         marks.append(time.perf_counter())
+        cpu.append(time.process_time())
         if seconds and marks[-1] - t0 >= seconds:
             raise KeyboardInterrupt
         return out
@@ -300,7 +303,7 @@ def child_genlab(side: str, args, work: Path, peer_work: Path | None, seconds: f
     rss = peers.peak_rss_mb()
     load1 = os.getloadavg()
     del model.train_step
-    thr = peers.steady_throughput(marks, BATCH)
+    thr = peers.steady_throughput(marks, BATCH, cpu)
     res = {
         "side": side,
         **thr,
@@ -396,7 +399,8 @@ def main():
                 r["images_asked"] = images
                 result["runs"].append(r)
                 print(
-                    f"[bench] {side}: {r['steady_images_per_s']:.1f} images/s, RSS {r['rss_mb']:.0f} MB, "
+                    f"[bench] {side}: {r['steady_images_per_s']:.1f} images/s "
+                    f"({r['steady_images_per_cpu_s']:.1f} per CPU-s), RSS {r['rss_mb']:.0f} MB, "
                     f"FID {json.dumps({k: round(v['fid'], 2) for k, v in r['fid'].items()})}",
                     flush=True,
                 )
@@ -420,6 +424,7 @@ def _write(out: Path, result: dict, args) -> None:
         if med(peer) and med(mine):
             summary[f"{mine}_over_{peer}"] = {
                 "throughput_ratio": med(mine) / med(peer),
+                "per_cpu_second_ratio": med(mine, "steady_images_per_cpu_s") / med(peer, "steady_images_per_cpu_s"),
                 "per_round": [
                     a["steady_images_per_s"] / b["steady_images_per_s"]
                     for a in runs

@@ -227,7 +227,7 @@ def run_peer(
     sys.path[:0] = [str(standin), str(Path(script).parent)]
     sys.argv = [str(script), *args]
     pattern = re.compile(batch_line)
-    state: dict = {"marks": [], "globals": None, "init": None}
+    state: dict = {"marks": [], "cpu": [], "globals": None, "init": None}
     real_stdout, real_adam_init = sys.stdout, torch.optim.Adam.__init__
     want = -(-images // batch_size)
 
@@ -237,6 +237,7 @@ def run_peer(
         def write(self, text):
             if pattern.search(text):
                 state["marks"].append(time.perf_counter())
+                state["cpu"].append(time.process_time())
                 state["globals"] = sys._getframe(1).f_globals  # the script's module (print is C code)
                 n = len(state["marks"])
                 if n % echo_every == 0 or n == 1:
@@ -275,19 +276,27 @@ def run_peer(
     return {
         "start": t0,
         "marks": state["marks"],
+        "cpu": state["cpu"],
         "globals": state["globals"],
         "init": state["init"],
         "rss_mb": peak_rss_mb(),
     }
 
 
-def steady_throughput(marks: list[float], batch_size: int, skip: int = 5) -> dict:
-    """images/s between batch mark ``skip`` and the last (the first batches include warm-up), and the whole."""
+def steady_throughput(marks: list[float], batch_size: int, cpu: list[float] | None = None, skip: int = 5) -> dict:
+    """Images per second and per CPU-second of the process between batch mark ``skip`` and the last
+    (the first batches include the warm-up). On a machine shared with other jobs the wall-clock rate
+    moves with their load; the CPU-time rate much less (1 thread: the time the process had a core)."""
     skip = min(skip, max(0, len(marks) - 2))
+    n = (len(marks) - 1 - skip) * batch_size
     span = marks[-1] - marks[skip]
-    return {
+    out = {
         "batches": len(marks),
         "images": len(marks) * batch_size,
-        "steady_images_per_s": (len(marks) - 1 - skip) * batch_size / span if span > 0 else float("nan"),
+        "steady_images_per_s": n / span if span > 0 else float("nan"),
         "steady_s_per_batch": span / max(1, len(marks) - 1 - skip),
     }
+    if cpu:
+        out["steady_images_per_cpu_s"] = n / (cpu[-1] - cpu[skip])
+        out["cpu_share"] = (cpu[-1] - cpu[skip]) / span  # of one core, during the steady window
+    return out

@@ -175,7 +175,7 @@ def child_peer(side: str, args, work: Path) -> dict:
     g = r["globals"]
     return {
         "side": side,
-        **peers.steady_throughput(r["marks"], 1),
+        **peers.steady_throughput(r["marks"], 1, r["cpu"]),
         "wall_s_to_last_batch": r["marks"][-1] - r["start"],
         "rss_mb": r["rss_mb"],
         "params": {k: sum(p.numel() for p in g[k].parameters()) for k in spec["nets"]},
@@ -207,11 +207,13 @@ def child_genlab(side: str, args, work: Path) -> dict:
     torch.manual_seed(0)
     model, data, cfg = genlab_model_and_data(side)
     marks: list[float] = []
+    cpu: list[float] = []
     step_fn = model.train_step
 
     def timed_step(*a, **kw):
         out = step_fn(*a, **kw)
         marks.append(time.perf_counter())
+        cpu.append(time.process_time())
         return out
 
     model.train_step = timed_step
@@ -225,7 +227,7 @@ def child_genlab(side: str, args, work: Path) -> dict:
     del model.train_step
     return {
         "side": side,
-        **peers.steady_throughput(marks, 1),
+        **peers.steady_throughput(marks, 1, cpu),
         "wall_s_to_last_batch": marks[-1] - t0,
         "rss_mb": rss,
         "params": {k: sum(p.numel() for p in n.parameters()) for k, n in model.networks().items()},
@@ -313,9 +315,13 @@ def _write(out: Path, result: dict, args) -> None:
             if b is None:
                 continue
             ratio = a["steady_images_per_s"] / b["steady_images_per_s"]
-            flop_ratio = ratio * a["flops_per_image"] / b["flops_per_image"]
-            s = summary.setdefault(f"{mine}_over_{peer}", {"throughput_ratio": [], "flop_rate_ratio": []})
+            cpu_ratio = a["steady_images_per_cpu_s"] / b["steady_images_per_cpu_s"]
+            flop_ratio = cpu_ratio * a["flops_per_image"] / b["flops_per_image"]
+            s = summary.setdefault(
+                f"{mine}_over_{peer}", {"throughput_ratio": [], "per_cpu_second_ratio": [], "flop_rate_ratio": []}
+            )
             s["throughput_ratio"].append(ratio)
+            s["per_cpu_second_ratio"].append(cpu_ratio)
             s["flop_rate_ratio"].append(flop_ratio)
             s["rss_mb"] = [a["rss_mb"], b["rss_mb"]]
             s["flops_per_image"] = [a["flops_per_image"], b["flops_per_image"]]
