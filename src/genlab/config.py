@@ -164,4 +164,5 @@ def from_json(cls, values: dict, where: str):
             f"{where} has unknown key '{unknown[0]}' for {cls.__name__}; "
             "it was written by another genlab version or edited by hand"
         )
+    values = {**getattr(cls, "WHEN_ABSENT", {}), **values}  # a key newer than the file: its old behaviour
     return cls(**{k: _json_value(v, hints[k], f"{where}: {k}") for k, v in values.items()})

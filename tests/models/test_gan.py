@@ -212,6 +212,17 @@ def test_g_update_reuses_the_fake_batch_of_d(reuse):
     assert all(p.grad is not None for p in m.generator.parameters())
 
 
+def test_a_run_saved_before_reuse_fake_resumes_with_fresh_noise():
+    """A config.json written before the key existed keeps the behaviour it was trained with."""
+    from genlab.config import from_json, to_jsonable
+
+    saved = to_jsonable(GANConfig())
+    del saved["reuse_fake"]
+    assert GANConfig().reuse_fake is True  # the default of a new run
+    assert from_json(GANConfig, saved, "config.json").reuse_fake is False
+    assert from_json(GANConfig, {**saved, "reuse_fake": True}, "config.json").reuse_fake is True
+
+
 # ---- the algorithm ----
 
 

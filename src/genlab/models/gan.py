@@ -44,6 +44,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -61,6 +62,9 @@ ARCHS = ("dcgan", "dcgan-radford", "dcgan-upsample", "mlp")
 @dataclass
 class GANConfig:
     """GAN / conditional GAN hyper-parameters (``num_classes > 0`` makes it conditional)."""
+
+    # keys added after runs were saved without them: such a run resumes with the behaviour it had
+    WHEN_ABSENT: ClassVar[dict[str, object]] = {"reuse_fake": False}
 
     image_shape: tuple[int, int, int] = (1, 28, 28)  # (C, H, W), set from the data
     arch: str = (
