@@ -147,9 +147,10 @@ class Generator(nn.Module):
         # BatchNorm + ReLU, cropped to the exact sizes D's stride-2 convs see (any H, W); tanh at the end.
         radford = config.arch == "dcgan-radford"
         norm = "channels" if radford else "features"
-        self.net = init_weights(ConvDecoder(shape, g_chans[::-1], d_in, act=nn.ReLU(), fc_norm=norm, bias=not radford))
-        if radford:  # the published projection is a transposed conv, initialised as one
-            nn.init.normal_(self.net.fc.weight, 0.0, 0.02)
+        decoder = ConvDecoder(shape, g_chans[::-1], d_in, act=nn.ReLU(), fc_norm=norm, bias=not radford)
+        self.net = init_weights(decoder)
+        if radford and isinstance(decoder.fc, nn.Linear):  # the published projection: a transposed conv's init
+            nn.init.normal_(decoder.fc.weight, 0.0, 0.02)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None, emb: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
