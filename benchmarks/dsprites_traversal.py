@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/dsprites_traversal.py RUN --out docs/traverse_dsprites_labelled.png
 
-One row per active latent dimension (mean KL over test images above ``--min-kl``, 0.01 nats, most active first),
+One row per active latent dimension (mean KL over test images above ``--min-kl``, 0.1 nats, most active first),
 the dimension swept over [-2.5, 2.5] from a test image's code, the others fixed. The label of a row is
 the ground-truth factor (shape, scale, orientation, x, y) that shares the most information with that
 dimension: the argmax over factors of I(z_d; v_k) / H(v_k), on 10,000 random dSprites images with
@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     ap.add_argument("run")
     ap.add_argument("--out", required=True)
     ap.add_argument("--image", type=int, default=0, help="the test image whose code the rows start from")
-    ap.add_argument("--min-kl", type=float, default=0.01, help="rows: dimensions whose mean KL exceeds this (nats)")
+    ap.add_argument("--min-kl", type=float, default=0.1, help="rows: dimensions whose mean KL exceeds this (nats)")
     args = ap.parse_args(argv)
     model = load(args.run)
     matrix, names = factor_matrix(model)
