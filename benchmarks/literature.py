@@ -13,8 +13,10 @@ al. 2018's protocol: grey tiled to 3 channels, 10k generated against the 10k tes
 already on disk is kept, so a killed run goes on where it stopped (``genlab train --resume`` is
 exact), and a row can be extended by adding checkpoints.
 
-The dSprites rows train each recipe for ``--seeds`` and compare the disentanglement metrics
-(disentanglement_lib's settings); the cGAN row trains the cgan-folder recipe on a generated folder
+The dSprites rows train vae-dsprites and tcvae-dsprites for each of ``--seeds`` (resuming a stopped
+run) and compare MIG, the FactorVAE score and DCI disentanglement (disentanglement_lib's settings), with
+each run's CPU seconds; ``--only dsprites --out benchmarks/results/literature_dsprites.json`` keeps
+them in a file of their own. The cGAN row trains the cgan-folder recipe on a generated folder
 of five shape classes (``benchmarks/shapes_folder.py``), with and without the mode-seeking term.
 
 Results: ``benchmarks/results/literature.json`` (every figure, command and second) and
