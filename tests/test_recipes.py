@@ -11,7 +11,8 @@ from genlab.training.run import make_configs
 def test_every_recipe_is_a_valid_configuration(name):
     r = recipes.get(name)
     assert r.version >= 1 and r.model in MODELS and r.about
-    shape = (1, 64, 64) if r.data == "dsprites" else (1, 32, 32) if r.data is None else (1, 28, 28)
+    shapes = {"dsprites": (1, 64, 64), None: (1, 32, 32), "recorded-voices": (1, 36, 128)}
+    shape = shapes.get(r.data, (1, 28, 28))
     configs = make_configs(r.model, shape, 5 if r.data is None else 10, config_file=r.path)
     assert configs["train"].epochs or configs["train"].steps  # a recipe says how long it trains
 
