@@ -357,6 +357,7 @@ def main():
     ap.add_argument("--images", type=int, default=9600, help="training images per run (a multiple of 64)")
     ap.add_argument("--images-ex", type=int, default=None, help="for the ex pair (64x64 is slower); default --images")
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--skip", default="", help="comma-separated sides not to run (e.g. genlab-pg-bf16)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--peers-dir", default="/work/peers")
     ap.add_argument("--work", default="/tmp/genlab_dcgan_vs_peers")
@@ -377,7 +378,7 @@ def main():
     for rnd in range(args.rounds):
         for pair in args.pairs.split(","):
             for side in PAIRS[pair]:
-                if (rnd, side) in done:
+                if (rnd, side) in done or side in args.skip.split(","):
                     continue
                 images = args.images_ex if (pair == "ex" and args.images_ex) else args.images
                 cmd = [sys.executable, __file__, "--child", side, "--round", str(rnd), "--images", str(images)]
