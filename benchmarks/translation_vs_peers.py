@@ -137,7 +137,7 @@ def forward_flops(nets: dict, inputs: dict) -> dict:
 
 
 def peer_flops(side: str, g: dict) -> dict:
-    s = SIZE[side]
+    s = SIZE[side.removeprefix("genlab-")]
     x = torch.zeros(1, 3, s, s)
     if side == "p2p":
         return forward_flops(
@@ -149,7 +149,7 @@ def peer_flops(side: str, g: dict) -> dict:
 
 
 def genlab_flops(side: str, model) -> dict:
-    s = SIZE[side]
+    s = SIZE[side.removeprefix("genlab-")]
     x = torch.zeros(1, 3, s, s)
     if side == "genlab-p2p":
         return forward_flops(
