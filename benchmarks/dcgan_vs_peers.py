@@ -35,12 +35,13 @@ genlab trains with ``fit`` and a run directory (metrics, TensorBoard, checkpoint
 defaults otherwise (EMA of G, G's update on D's fake batch). Throughput is taken between the 5th and
 the last training batch (each side's log line or step: data, both updates and logging included; the
 start-up, data loading and sampling excluded). Peak RSS is the process's, read at the end of
-training. FID: 5,000 samples of each trained generator (eval mode; genlab's EMA and raw G, the peer's
+training. FID: ``--n-fid`` (default 5,000) samples of each trained generator (eval mode; genlab's
+EMA and raw G, the peer's
 G also in training mode, batches of 64) against the 10k Fashion-MNIST test images on genlab's
 Fashion-MNIST classifier features (``genlab.evaluation.fid_between``, ``classifier:fashion-mnist``;
 32 and 64 px samples resized to 28 by it).
 
-    python benchmarks/dcgan_vs_peers.py --pairs pg,ex,default --images 9600 --images-ex 3200 --threads 1
+    python benchmarks/dcgan_vs_peers.py --pairs pg,ex,default --images 6400 --images-ex 1280 --n-fid 2000 --threads 1
 
 Resumable: runs already in ``benchmarks/results/dcgan_vs_peers.json`` (same round and side) are
 kept; delete the file or give ``--fresh`` to start again.
