@@ -383,22 +383,15 @@ def main():
                 if (rnd, side) in done or side in args.skip.split(","):
                     continue
                 images = args.images_ex if (pair == "ex" and args.images_ex) else args.images
-                cmd = [sys.executable, __file__, "--child", side, "--round", str(rnd), "--images", str(images)]
-                cmd += ["--threads", str(args.threads), "--peers-dir", args.peers_dir, "--work", args.work]
-                cmd += ["--n-fid", str(args.n_fid)]
+                options = ["--threads", str(args.threads), "--peers-dir", args.peers_dir, "--work", args.work]
+                options += ["--n-fid", str(args.n_fid)]
                 if side == "genlab-default-time":
                     pg = [r for r in result["runs"] if r["round"] == rnd and r["side"] == "pg"]
                     if not pg:
                         print("[bench] genlab-default-time needs the pg run of the round; skipped")
                         continue
-                    cmd += ["--seconds", str(pg[0]["wall_s_to_last_batch"])]
-                tmp = Path(args.work) / f"{side}-{rnd}.json"
-                cmd += ["--out", str(tmp)]
-                env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONUNBUFFERED": "1"}
-                print(f"[bench] round {rnd}: {side}, load average {os.getloadavg()[0]:.2f}", flush=True)
-                subprocess.run(["nice", "-n", "10", *cmd], check=True, env=env)
-                r = json.loads(tmp.read_text())
-                r["round"] = rnd
+                    options += ["--seconds", str(pg[0]["wall_s_to_last_batch"])]
+                r = peers.run_side(__file__, side, rnd, images, options, args.work, args.threads)
                 r["images_asked"] = images
                 result["runs"].append(r)
                 print(

@@ -47,7 +47,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -289,15 +288,8 @@ def main():
             for side in PAIRS[pair]:
                 if (rnd, side) in done:
                     continue
-                tmp = Path(args.work) / f"{side}-{rnd}.json"
-                cmd = [sys.executable, __file__, "--child", side, "--round", str(rnd), "--images", str(images)]
-                cmd += ["--threads", str(args.threads), "--peers-dir", args.peers_dir, "--work", args.work]
-                cmd += ["--out", str(tmp)]
-                env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONUNBUFFERED": "1"}
-                print(f"[bench] round {rnd}: {side}, load average {os.getloadavg()[0]:.2f}", flush=True)
-                subprocess.run(["nice", "-n", "10", *cmd], check=True, env=env)
-                r = json.loads(tmp.read_text())
-                r["round"] = rnd
+                options = ["--threads", str(args.threads), "--peers-dir", args.peers_dir, "--work", args.work]
+                r = peers.run_side(__file__, side, rnd, images, options, args.work, args.threads)
                 r["flops_per_image"] = flops_per_image(r)
                 result["runs"].append(r)
                 print(f"[bench] {side}: {r['steady_images_per_s']:.3f} images/s, RSS {r['rss_mb']:.0f} MB", flush=True)
