@@ -61,6 +61,30 @@ def test_second_comparison_reuses_the_cached_reference(tmp_path, cache_dir, digi
     assert len(list((cache_dir / "features").glob("*.safetensors"))) == 3
 
 
+def test_evaluate_and_fid_share_the_reference_cache(cache_dir, digits_data):
+    """The features genlab evaluate caches for a split are the ones genlab fid reuses (one key)."""
+    from genlab.data import load_dataset
+    from genlab.evaluation.report import EvalSettings, sample_features
+
+    test = load_dataset("digits", "test").images
+    ext = get_extractor("classifier:digits")
+    fake = digits_data[0].images[:60].float() / 255
+    sample_features(fake, test.float() / 255, ext, EvalSettings(quiet=True), reference="digits:test")
+    r = fid_between(digits_data[0].images[:60].numpy(), "digits:test", "classifier:digits", quiet=True)
+    assert r["measured"]["features_cache"]["B"] == "reused"
+
+
+def test_gray_images_stay_one_channel_for_an_extractor_that_tiles_them():
+    """Inception tiles gray to RGB itself: the images (and so their cache key) keep one channel."""
+
+    class Tiling:
+        channels, image_size, name, tiles_gray = 3, None, "inception", True
+
+    x = torch.zeros(2, 1, 8, 8, dtype=torch.uint8)
+    y, steps = to_extractor_input(x, Tiling())
+    assert y.shape == (2, 1, 8, 8) and steps[0] == "gray tiled to RGB"
+
+
 def test_the_same_conversion_on_both_sides(tmp_path, cache_dir, digits_data):
     images = digits_data[1].images[:40]
     rgb_big = _folder(tmp_path / "big", images, rgb=True, size=16)  # RGB 16x16 copies (nearest: exact blocks)

@@ -35,7 +35,8 @@ def to_extractor_input(images: torch.Tensor, extractor) -> tuple[torch.Tensor, l
     steps = []
     channels, size = getattr(extractor, "channels", 3), getattr(extractor, "image_size", None)
     if images.shape[1] == 1 and channels == 3:
-        images = images.expand(-1, 3, -1, -1)
+        if not getattr(extractor, "tiles_gray", False):  # Inception tiles itself: the images keep one channel
+            images = images.expand(-1, 3, -1, -1)
         steps.append("gray tiled to RGB")
     elif images.shape[1] == 3 and channels == 1:
         w = torch.tensor(LUMA).view(1, 3, 1, 1)
@@ -55,9 +56,9 @@ def _features(s: ImageSet, images: torch.Tensor, extractor, which: str, quiet: b
 
     if not s.cacheable:
         return compute(images).numpy(), "computed (drawn samples are not cached)"
-    feats, how = cached_features(
-        compute, {"name": s.name, "shape": list(images.shape[1:])}, images, extractor.info(), quiet=quiet
-    )
+    # keyed as genlab evaluate keys its reference (the name and the images' digest, which holds their
+    # shape): the features of a split computed by either command are reused by the other
+    feats, how = cached_features(compute, {"name": s.name}, images, extractor.info(), quiet=quiet)
     return feats, how["cache"]
 
 

@@ -231,6 +231,7 @@ class InceptionExtractor:
         self._net = torch.compile(self.model, options={"freezing": True}) if compile else self.model
         self.batch_size, self.name, self.dim = batch_size, "inception", INCEPTION_DIM
         self.channels, self.image_size = 3, None  # RGB (gray is tiled) of any size, resized to 299 here
+        self.tiles_gray = True  # takes 1-channel images and tiles them itself
         self._sha256: str | None = None
         # CPU: by default one stream per thread, each of at least 16 images; other devices: 1
         cpu = self.device.type == "cpu" and not compile
