@@ -134,23 +134,14 @@ def curve(recipe: str, run: Path, inception: str, upto: int | None) -> list[dict
 
 
 def disentanglement_report(run: Path) -> dict:
-    """MIG, FactorVAE score and DCI of ``run``'s posterior means, with the CPU seconds they took.
-
-    The same calls, seeds and disentanglement_lib sample counts as ``genlab evaluate RUN --metrics
-    disentanglement`` (each metric draws from its own generator seeded 0), so the figures are the ones
-    that command reports; it also computes the BetaVAE score, about 5 more CPU-minutes, left out here.
-    """
-    import torch
-
-    from genlab.data import DSprites, to_float
-    from genlab.evaluation import disentanglement as d
+    """The disentanglement metrics of ``run`` exactly as ``genlab evaluate RUN --metrics disentanglement``
+    computes them (BetaVAE, FactorVAE, MIG, DCI on the posterior means, disentanglement_lib's counts),
+    with the CPU seconds they took."""
+    from genlab.evaluation.report import EvalSettings, disentanglement_metrics
     from genlab.training import load
 
-    model, source = load(run), DSprites()
-    rep = lambda images: model.encode(to_float(torch.as_tensor(images))).numpy()  # noqa: E731
     before = resource.getrusage(resource.RUSAGE_SELF)
-    with torch.no_grad():
-        report = {**d.factor_vae_score(rep, source, seed=0), **d.mig(rep, source, seed=0), **d.dci(rep, source, seed=0)}
+    report, _ = disentanglement_metrics(load(run), EvalSettings(quiet=True))
     after = resource.getrusage(resource.RUSAGE_SELF)
     report["evaluate_cpu_s"] = round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 1)
     return report
