@@ -1,5 +1,7 @@
+import itertools
 import math
 
+import pytest
 import torch
 
 from genlab import losses
@@ -110,6 +112,65 @@ def test_total_correlation_estimates_the_mixtures_tc():
     est = [estimate() for _ in range(4_000)]
     assert tc_true > 0.3  # the two codes are strongly dependent
     assert abs(sum(est) / len(est) - tc_true) < 0.03
+
+
+def _stratified_estimates_of_q(z, mu, logvar, first: int, batch: int):
+    """exp(log_aggregate_posterior)[0] for every ordered batch [first, others...] drawn from the data set."""
+    n = mu.shape[0]
+    out = []
+    for others in itertools.permutations([j for j in range(n) if j != first], batch - 1):
+        rows = [first, *others]
+        zs = torch.cat([z[None], mu[list(others)]])  # row 0 is the point; the others' rows do not enter q(z_0)
+        log_q, log_prod = losses.log_aggregate_posterior(zs, mu[rows], logvar[rows], dataset_size=n)
+        out.append((float(log_q[0].exp()), float(log_prod[0].exp())))
+    return out
+
+
+def test_stratified_sampling_is_unbiased_for_the_aggregate_posterior():
+    # a data set of N = 6 Gaussians q(z|x_n); the exact q(z) = 1/N sum_n q(z|x_n) at a point z, against
+    # the mean of the stratified estimate over every ordered batch of M = 3 holding image 0 (Chen et al. 2018, C.2)
+    g = torch.Generator().manual_seed(2)
+    mu = torch.randn(6, 1, generator=g, dtype=torch.float64)
+    logvar = torch.randn(6, 1, generator=g, dtype=torch.float64) * 0.3
+    z = torch.tensor([0.4], dtype=torch.float64)
+    exact = float(torch.distributions.Normal(mu[:, 0], (0.5 * logvar[:, 0]).exp()).log_prob(z).exp().mean())
+    estimates = _stratified_estimates_of_q(z, mu, logvar, first=0, batch=3)
+    assert len(estimates) == 20
+    mean_q = sum(e[0] for e in estimates) / len(estimates)
+    assert abs(mean_q - exact) < 1e-12 * max(1.0, exact)
+    assert all(abs(a - b) < 1e-12 for a, b in estimates)  # one dimension: the product of marginals is q(z)
+    # the batch-as-data-set weights (1/M each) are biased on the same batches: q(z_0|x_0) weighs 1/3, not 1/6
+    mws = [
+        float(
+            losses.log_aggregate_posterior(torch.cat([z[None], mu[[a, b]]]), mu[[0, a, b]], logvar[[0, a, b]])[0][
+                0
+            ].exp()
+        )
+        for a, b in itertools.permutations(range(1, 6), 2)
+    ]
+    assert abs(sum(mws) / len(mws) - exact) > 1e-3
+
+
+def test_stratified_kl_decomposition_sums_to_the_same_kl_estimate():
+    # the three terms always add up to E[log q(z|x) - log p(z)], whatever the weights of q(z)
+    g = torch.Generator().manual_seed(3)
+    mu = torch.randn(8, 3, generator=g, dtype=torch.float64)
+    logvar = torch.randn(8, 3, generator=g, dtype=torch.float64) * 0.5
+    z = mu + torch.randn(8, 3, generator=g, dtype=torch.float64) * (0.5 * logvar).exp()
+    mws = losses.kl_decomposition(z, mu, logvar)
+    mss = losses.kl_decomposition(z, mu, logvar, dataset_size=1000)
+    assert abs(float(sum(mws.values()) - sum(mss.values()))) < 1e-9
+    # with narrow posteriors far apart, z_i's own Gaussian dominates q(z_i): MI near log N, not log M
+    far = losses.kl_decomposition(mu * 100, mu * 100, torch.full_like(logvar, -4.0), dataset_size=1000)
+    assert abs(float(far["mutual_info"]) - math.log(1000)) < 1e-3
+    near_cap = losses.kl_decomposition(mu * 100, mu * 100, torch.full_like(logvar, -4.0))
+    assert abs(float(near_cap["mutual_info"]) - math.log(8)) < 1e-3
+
+
+def test_stratified_sampling_refuses_a_data_set_smaller_than_the_batch():
+    z = torch.zeros(4, 2)
+    with pytest.raises(ValueError, match="dataset_size"):
+        losses.kl_decomposition(z, z, z, dataset_size=3)
 
 
 def test_kl_decomposition_sums_to_the_kl_for_one_image():

@@ -50,31 +50,68 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return mu + shards.randn_like(mu) * (0.5 * logvar).exp()
 
 
-def kl_decomposition(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> dict[str, torch.Tensor]:
+def kl_decomposition(
+    z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dataset_size: int = 0
+) -> dict[str, torch.Tensor]:
     """The three terms of E_x KL(q(z|x) || p(z)) (Chen et al. 2018, eq. 2), estimated on one batch.
 
-    The aggregate posterior q(z) is the mixture of the batch's M Gaussians q(z|x_j) (minibatch-weighted
-    sampling with the batch as the data set); z (M, D) holds one sample z_i ~ q(z|x_i) per image:
+    The aggregate posterior q(z) = 1/N sum_n q(z|x_n) is estimated from the batch's M Gaussians
+    q(z|x_j); z (M, D) holds one sample z_i ~ q(z|x_i) per image:
 
         mutual information    I(x; z)          = E[log q(z|x) - log q(z)]
         total correlation     KL(q(z) || prod_d q(z_d)) = E[log q(z) - sum_d log q(z_d)]
         dimension-wise KL     sum_d KL(q(z_d) || p(z_d)) = E[sum_d log q(z_d) - log p(z)]
 
+    ``dataset_size`` 0: the batch stands for the data set, every q(z|x_j) weighted 1/M (minibatch-weighted
+    sampling up to a constant in each term, so the same gradients); the mutual-information estimate
+    cannot exceed log M. ``dataset_size`` N >= M: minibatch stratified sampling (Chen et al. 2018,
+    appendix C.2), an unbiased estimate of q(z_i) for a data set of N images: z_i's own Gaussian
+    weighted 1/N, one other image (the next in the batch) (N - M + 1) / (N (M - 1)) for the images the
+    batch leaves out, the other M - 2 weighted 1 / (M - 1); the mutual information can then reach log N.
+
     -> scalars (means over the batch), nats. Their sum is the estimate of the batch's mean KL.
     """
-    m = z.shape[0]
-    # log q(z_i | x_j) per dimension: (M, M, D)
-    diff = z.unsqueeze(1) - mu.unsqueeze(0)
-    log_q_ijd = -0.5 * (diff.pow(2) * (-logvar).exp().unsqueeze(0) + logvar.unsqueeze(0) + math.log(2 * math.pi))
-    log_q_z_given_x = log_q_ijd.diagonal(dim1=0, dim2=1).sum(0)  # (M,): log q(z_i | x_i)
-    log_q_z = torch.logsumexp(log_q_ijd.sum(2), dim=1) - math.log(m)  # (M,)
-    log_prod_q_zd = (torch.logsumexp(log_q_ijd, dim=1) - math.log(m)).sum(1)  # (M,)
+    log_q_z_given_x = _log_normal(z, mu, logvar).sum(1)  # (M,): log q(z_i | x_i)
+    log_q_z, log_prod_q_zd = log_aggregate_posterior(z, mu, logvar, dataset_size)  # (M,) each
     log_p_z = (-0.5 * (z.pow(2) + math.log(2 * math.pi))).sum(1)  # (M,)
     return {
         "mutual_info": (log_q_z_given_x - log_q_z).mean(),
         "total_correlation": (log_q_z - log_prod_q_zd).mean(),
         "dimwise_kl": (log_prod_q_zd - log_p_z).mean(),
     }
+
+
+def log_aggregate_posterior(
+    z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dataset_size: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batch estimates of log q(z_i) and sum_d log q(z_id) for each row z_i of z (M, D) -> (M,), (M,).
+
+    q(z_i) = sum_j w_ij q(z_i | x_j) with the weights of ``kl_decomposition``'s ``dataset_size``.
+    """
+    log_q_ijd = _log_normal(z.unsqueeze(1), mu.unsqueeze(0), logvar.unsqueeze(0))  # (M, M, D): log q(z_id | x_jd)
+    log_w = _log_mixture_weights(z.shape[0], dataset_size, z)  # (M, M): the weight of q(z_i | x_j)
+    log_q_z = torch.logsumexp(log_q_ijd.sum(2) + log_w, dim=1)
+    log_prod_q_zd = torch.logsumexp(log_q_ijd + log_w.unsqueeze(2), dim=1).sum(1)
+    return log_q_z, log_prod_q_zd
+
+
+def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, exp(logvar)) per element (broadcast)."""
+    return -0.5 * ((z - mu).pow(2) * (-logvar).exp() + logvar + math.log(2 * math.pi))
+
+
+def _log_mixture_weights(m: int, dataset_size: int, like: torch.Tensor) -> torch.Tensor:
+    """log of the (M, M) weights of q(z_i | x_j) in the estimate of q(z_i); see kl_decomposition."""
+    if dataset_size == 0:
+        return torch.full((m, m), -math.log(m), dtype=like.dtype, device=like.device)
+    n = dataset_size
+    if m < 2 or n < m:
+        raise ValueError(f"stratified sampling needs a batch of at least 2 and dataset_size >= batch, got {m}, {n}")
+    w = torch.full((m, m), 1.0 / (m - 1), dtype=like.dtype, device=like.device)
+    rows = torch.arange(m, device=like.device)
+    w[rows, (rows + 1) % m] = (n - m + 1) / (n * (m - 1))  # stands for the N - M images outside the batch
+    w[rows, rows] = 1.0 / n
+    return w.log()
 
 
 # ---------------------------------------------------------------------------------------------

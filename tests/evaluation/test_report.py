@@ -2,7 +2,9 @@
 
 import json
 
+import numpy as np
 import pytest
+import torch
 
 import genlab
 from genlab.cli import main
@@ -85,3 +87,55 @@ def test_metric_groups_select_what_is_computed(runs, tmp_path, capsys):
     assert main(["evaluate", str(runs["cgan"]), "--out", str(bad), "--metrics", "likelihood"]) == 2
     assert "those that do: samples" in capsys.readouterr().err
     assert not bad.exists()
+
+
+class _TinyGrid:
+    """A noise-free factor grid of 8x8 images (a bar whose place and length are the factors)."""
+
+    factor_sizes = [1, 2, 3, 4, 4]
+    num_images = 96
+    source = "tiny"
+
+    def sample_factors(self, n, rng):
+        rng = np.random.default_rng(rng)
+        return np.stack([rng.integers(0, s, n) for s in self.factor_sizes], axis=1)
+
+    def images(self, indices):
+        f = np.stack(np.unravel_index(np.asarray(indices), self.factor_sizes), axis=1)
+        out = np.zeros((len(f), 1, 8, 8), dtype=np.uint8)
+        for i, (_, a, b, c, d) in enumerate(f):
+            out[i, 0, c + a, d : d + b + 2] = 255
+        return torch.from_numpy(out)
+
+    def index_of(self, factors):
+        return np.ravel_multi_index(np.asarray(factors).T, self.factor_sizes)
+
+    def sample_observations_from_factors(self, factors, rng=None):
+        return self.images(self.index_of(factors))
+
+
+def test_disentanglement_metrics_on_the_grid_encoded_once_equal_the_direct_ones(monkeypatch):
+    # more encodings asked than the grid has images: each image is encoded once and looked up
+    import genlab.data
+    from genlab.evaluation import disentanglement as d
+    from genlab.evaluation.report import disentanglement_metrics
+    from genlab.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("vae", image_shape=(1, 8, 8), arch="mlp", latent_dim=3, hidden=(16,)).eval()
+    monkeypatch.setattr(genlab.data, "DSprites", _TinyGrid)
+    got, how = disentanglement_metrics(model, EvalSettings(disentanglement_scale=0.01, quiet=True))
+    assert "encoded once" in how["mig"]["representation"]
+
+    def rep(images):
+        return model.encode(images.float() / 255).detach().numpy()
+
+    src, n = _TinyGrid(), 100  # max(50, 0.01 x the published counts)
+    want = {
+        **d.beta_vae_score(rep, src, seed=0, num_train=n, num_eval=50),
+        **d.factor_vae_score(rep, src, seed=0, num_train=n, num_eval=50, num_variance_estimate=n),
+        **d.mig(rep, src, seed=0, num_train=n),
+        **d.dci(rep, src, seed=0, num_train=n, num_test=50),
+    }
+    for key in ("beta_vae_score", "factor_vae_score", "mig", "dci_disentanglement"):
+        assert got[key] == pytest.approx(want[key], abs=1e-6), key

@@ -119,6 +119,30 @@ def test_beta_tcvae_weighs_only_the_total_correlation():
         build_model("vae", tc=True, capacity_max=5.0)
 
 
+def test_beta_tcvae_stratified_estimator_uses_the_training_set_size():
+    from genlab import losses
+    from genlab.training.run import make_configs
+
+    settings = {"model.arch": "mlp", "model.latent_dim": 3, "model.hidden": (16,), "model.tc": True}
+    mss = make_configs("vae", (1, 8, 8), None, {**settings, "model.tc_estimator": "mss"}, data_size=500)["model"]
+    assert mss.dataset_size == 500  # set from the data
+    torch.manual_seed(0)
+    m = build_model("vae", **{**vars(mss)})
+    x = torch.rand(8, 1, 8, 8)
+    torch.manual_seed(1)
+    out = m.loss(x)
+    torch.manual_seed(1)  # the same z: the decomposition the loss used is the stratified one with N = 500
+    mu, logvar = m.encoder(x).chunk(2, dim=1)
+    z = losses.reparameterize(mu, logvar)
+    want = losses.kl_decomposition(z, mu, logvar, dataset_size=500)
+    assert torch.allclose(out["mutual_info"], want["mutual_info"])
+    assert not torch.allclose(out["mutual_info"], losses.kl_decomposition(z, mu, logvar)["mutual_info"])
+    with pytest.raises(GenlabError, match="dataset_size"):
+        build_model("vae", tc=True, tc_estimator="mss")
+    with pytest.raises(GenlabError, match="'mws' or 'mss'"):
+        build_model("vae", tc=True, tc_estimator="exact")
+
+
 def test_two_stage_vae_trains_the_second_stage_on_frozen_codes_and_samples_through_both(digits_data, tmp_path):
     from genlab.training.config import TrainConfig
     from genlab.training.loop import fit

@@ -12,6 +12,10 @@ recon + gamma * |KL - C|, C growing linearly from 0 to capacity_max over ``capac
 ``tc=True`` is the beta-TCVAE of Chen et al. 2018: the KL term is split into the index-code mutual
 information, the total correlation of q(z) and the dimension-wise KL (``losses.kl_decomposition``),
 and beta weighs the total correlation only:  L = recon + MI + beta * TC + dimwise KL.
+``tc_estimator`` picks how q(z) is estimated on the batch: 'mws' (minibatch-weighted sampling, the
+batch standing for the data set: its mutual information cannot exceed log batch_size, so on a small
+batch the TC term takes most of the KL) or 'mss' (minibatch stratified sampling, unbiased for the
+training set's ``dataset_size`` images, which the run sets from the data; Chen et al. 2018, appendix C).
 
 ``second_stage_start > 0`` makes it the 2-stage VAE of Dai & Wipf 2019: from that step on the first
 VAE is frozen and a second, fully connected VAE is fitted on its latent codes z ~ q(z|x), with a
@@ -51,6 +55,8 @@ class VAEConfig:
     capacity_steps: int = 100_000  # steps over which C grows from 0 to capacity_max
     gamma: float = 1000.0  # weight of |KL - C| in the capacity objective
     tc: bool = False  # beta-TCVAE: beta weighs only the total correlation of q(z) (Chen et al. 2018)
+    tc_estimator: str = "mws"  # q(z) on the batch: 'mws' (weighted) or 'mss' (stratified, needs dataset_size)
+    dataset_size: int = 0  # training images (set from the data); the 'mss' estimator's N
     second_stage_start: int = 0  # > 0: the 2-stage VAE; from this step on, fit a second VAE on the codes
     second_hidden: tuple[int, ...] = (1024, 1024)  # widths of the second VAE's MLPs (Dai & Wipf: 3 x 1024)
     second_latent_dim: int = 0  # latent size of the second VAE; 0 = latent_dim
@@ -78,6 +84,12 @@ class VAEConfig:
         )
         check(self.second_latent_dim >= 0, f"second_latent_dim must be an integer >= 0, got {self.second_latent_dim}")
         check(not (self.tc and self.capacity_max > 0), "tc and capacity_max are two different objectives; set one")
+        check(self.tc_estimator in ("mws", "mss"), f"tc_estimator must be 'mws' or 'mss', got '{self.tc_estimator}'")
+        check(self.dataset_size >= 0, f"dataset_size must be an integer >= 0, got {self.dataset_size}")
+        check(
+            self.tc_estimator == "mws" or self.dataset_size >= 2,
+            "tc_estimator 'mss' needs the training set's size: train it with genlab train, which sets dataset_size",
+        )
 
 
 class SecondStage(nn.Module):
@@ -172,7 +184,8 @@ class VAE(GenerativeModel):
         kl = losses.kl_normal_standard(mu, logvar).sum(1).mean()
         nll = rec if self.config.likelihood == "bernoulli" else self.recon_nll(logits, x).mean()
         if self.config.tc:  # beta-TCVAE: MI + beta * TC + dimension-wise KL in place of beta * KL
-            parts = losses.kl_decomposition(z, mu, logvar)
+            n = self.config.dataset_size if self.config.tc_estimator == "mss" else 0
+            parts = losses.kl_decomposition(z, mu, logvar, dataset_size=max(n, x.shape[0]) if n else 0)  # N >= M
             beta = self.beta_at(step)
             total = rec + parts["mutual_info"] + beta * parts["total_correlation"] + parts["dimwise_kl"]
             return {"loss": total, "recon": rec, "kl": kl, **parts, "elbo": -(nll + kl).detach()}

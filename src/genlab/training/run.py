@@ -38,11 +38,19 @@ def seed_everything(seed: int) -> None:
 
 
 def make_configs(
-    model: str, data_shape, num_classes, settings: dict | None = None, config_file=None, pair_channels: int = 0
+    model: str,
+    data_shape,
+    num_classes,
+    settings: dict | None = None,
+    config_file=None,
+    pair_channels: int = 0,
+    data_size: int = 0,
 ):
     """The model's and the training config, from defaults, the data's shape, a file, then ``settings``."""
     cls = model_class(model)
     base: dict[str, object] = {"image_shape": tuple(data_shape)}
+    if data_size and "dataset_size" in _fields(cls.config_class):
+        base["dataset_size"] = data_size  # training images, for estimators that need N (the VAE's tc_estimator)
     if pair_channels and pair_channels != data_shape[0] and "pair_channels" in _fields(cls.config_class):
         base["pair_channels"] = pair_channels  # paired/unpaired data whose B side has other channels
     if supports(cls, Conditional) and num_classes:  # the run layer sets num_classes from the data
@@ -160,7 +168,9 @@ def train(
     train_data = load_dataset(data, "train", image_size=image_size, paired=paired)
     test_data = load_dataset(data, "test", image_size=image_size, paired=paired)
     pair_channels = train_data.pair.shape[1] if train_data.pair is not None else 0
-    configs = make_configs(model, train_data.shape, train_data.num_classes, settings, config_file, pair_channels)
+    configs = make_configs(
+        model, train_data.shape, train_data.num_classes, settings, config_file, pair_channels, len(train_data)
+    )
     train_cfg: TrainConfig = configs["train"]
     resolve_device(train_cfg.device)
     _check_data(train_data, test_data, data, configs["model"])
