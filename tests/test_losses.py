@@ -179,3 +179,25 @@ def test_kl_decomposition_sums_to_the_kl_for_one_image():
     z = mu + 0.3
     parts = losses.kl_decomposition(z, mu, logvar)
     assert abs(float(parts["mutual_info"])) < 1e-6 and abs(float(parts["total_correlation"])) < 1e-6
+
+
+def test_cycle_distances_by_hand():
+    x = torch.tensor([[0.0, 0.2, -3.0, 1.0]])
+    t = torch.zeros(1, 4)
+    # |d| = 0, 0.2, 3, 1
+    assert losses.cycle_loss(t, x) == torch.tensor(4.2 / 4)
+    assert torch.isclose(losses.cycle_loss(t, x, "l2"), torch.tensor((0.04 + 9 + 1) / 4))
+    # smooth-l1, beta 0.5: 0, 0.2^2 / 1 = 0.04, 3 - 0.25, 1 - 0.25
+    assert torch.isclose(losses.identity_loss(t, x, "smooth-l1", 0.5), torch.tensor((0.04 + 2.75 + 0.75) / 4))
+    # and torch's own smooth L1 (the same definition)
+    y = torch.randn(3, 1, 5, 7)
+    ref = torch.nn.functional.smooth_l1_loss(y, torch.zeros_like(y), beta=0.3)
+    assert torch.isclose(losses.smooth_l1_loss(y, torch.zeros_like(y), 0.3), ref)
+
+
+def test_smooth_distances_push_back_in_proportion_near_zero():
+    """The L1 gradient keeps its size however small the error; L2 and smooth-l1 shrink with it."""
+    for kind, want in (("l1", 1.0), ("l2", 2e-3), ("smooth-l1", 1e-3)):
+        d = torch.tensor([1e-3], requires_grad=True)
+        losses.distance(kind, d, torch.zeros(1)).backward()
+        assert torch.isclose(d.grad, torch.tensor([want])), kind

@@ -225,11 +225,43 @@ def l1_loss(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (x - target).abs().mean()
 
 
-def cycle_loss(x: torch.Tensor, x_rec: torch.Tensor) -> torch.Tensor:
-    """Cycle consistency mean |F(G(x)) - x| for one direction (Zhu et al. 2017, eq. 2)."""
-    return l1_loss(x_rec, x)
+def l2_loss(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """mean (x - target)^2 over every element."""
+    return (x - target).pow(2).mean()
 
 
-def identity_loss(x: torch.Tensor, g_x: torch.Tensor) -> torch.Tensor:
+def smooth_l1_loss(x: torch.Tensor, target: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
+    """Smooth L1 (Girshick 2015, Fast R-CNN eq. 3, with a width beta), mean over every element.
+
+    d = x - target:  d^2 / (2 beta) where |d| < beta, else |d| - beta / 2. Its gradient d / beta goes to
+    zero with the error (an L1 term pushes back with the same strength however small the error) and
+    is the L1 term's +-1 beyond beta.
+    """
+    d = (x - target).abs()
+    return torch.where(d < beta, d.pow(2) / (2 * beta), d - beta / 2).mean()
+
+
+DISTANCES = ("l1", "l2", "smooth-l1")
+
+
+def distance(kind: str, x: torch.Tensor, target: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
+    """The cycle / identity distance ``kind`` (one of :data:`DISTANCES`); ``beta``: smooth-l1's width."""
+    if kind == "l1":
+        return l1_loss(x, target)
+    if kind == "l2":
+        return l2_loss(x, target)
+    if kind == "smooth-l1":
+        return smooth_l1_loss(x, target, beta)
+    from .errors import one_of
+
+    raise one_of("distance", kind, DISTANCES)
+
+
+def cycle_loss(x: torch.Tensor, x_rec: torch.Tensor, kind: str = "l1", beta: float = 1.0) -> torch.Tensor:
+    """Cycle consistency mean |F(G(x)) - x| for one direction (Zhu et al. 2017, eq. 2); ``kind``: :func:`distance`."""
+    return distance(kind, x_rec, x, beta)
+
+
+def identity_loss(x: torch.Tensor, g_x: torch.Tensor, kind: str = "l1", beta: float = 1.0) -> torch.Tensor:
     """Identity mapping mean |G(y) - y|: a generator fed an image of its own output domain should keep it."""
-    return l1_loss(g_x, x)
+    return distance(kind, g_x, x, beta)

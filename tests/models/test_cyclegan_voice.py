@@ -86,6 +86,59 @@ def test_residual_generator_starts_as_the_identity():
     assert g.net[-1].weight.grad.abs().sum() > 0  # and it learns from there
 
 
+def test_bounded_correction_is_bound_times_tanh():
+    torch.manual_seed(0)
+    free = VoiceGenerator(12, c=4, n_blocks=1, residual=True)
+    bounded = VoiceGenerator(12, c=4, n_blocks=1, residual=True, bound=0.5)
+    bounded.load_state_dict(free.state_dict())
+    x = torch.randn(2, 1, 12, 40)
+    assert torch.equal(bounded(x), x)  # still starts as the identity
+    torch.nn.init.normal_(free.net[-1].weight, std=1.0)  # a trained-looking last layer, the same in both
+    bounded.load_state_dict(free.state_dict())
+    with torch.no_grad():
+        raw = free(x) - x
+        corr = bounded(x) - x
+    assert raw.abs().max() > 1  # the unbounded correction goes beyond the bound here
+    assert torch.allclose(corr, 0.5 * torch.tanh(raw / 0.5), atol=1e-6)
+    assert corr.abs().max() <= 0.5 + 1e-6
+
+
+def test_cycle_distance_reaches_the_losses(voice_dir, monkeypatch):
+    """With generators that output zeros, the cycle and identity terms are the chosen distance of the
+    inputs (l1: mean |x|, l2: mean x^2), computed here by hand; train_step passes the config's choice."""
+    from genlab.models import cyclegan_voice
+
+    torch.manual_seed(0)
+    a, b = torch.randn(2, 1, 8, 16), torch.randn(2, 1, 8, 16)
+    for kind, norm in (("l1", lambda z: z.abs().mean()), ("l2", lambda z: z.pow(2).mean())):
+        model = build_model(
+            "cyclegan-voice",
+            image_shape=(1, 8, 16),
+            channels=2,
+            n_blocks=0,
+            ndf=2,
+            patch_layers=0,
+            pool_size=0,
+            residual=False,
+            cycle_distance=kind,
+        )
+        for g in (model.g_ab, model.g_ba):
+            torch.nn.init.zeros_(g.net[-1].weight)
+            torch.nn.init.zeros_(g.net[-1].bias)
+        opt = model.configure_optimizers(TrainConfig(lr=1e-4))
+        out = cyclegan_voice.cycle_update(model, a, b, opt, "lsgan", kind)
+        want = norm(a) + norm(b)  # |0 - a| and |0 - b| for the two cycles, and for the two identities
+        assert torch.isclose(out["cycle"], want, rtol=1e-5), kind
+        assert torch.isclose(out["identity"], want, rtol=1e-5), kind
+    seen = {}
+    monkeypatch.setattr(cyclegan_voice, "cycle_update", lambda *args: seen.setdefault("args", args[4:]))
+    model = build_model(
+        "cyclegan-voice", channels=2, n_blocks=0, ndf=2, patch_layers=0, cycle_distance="smooth-l1", cycle_beta=0.3
+    )
+    model.train_step(Batches(load_dataset(str(voice_dir), "train"), 2, 0), {}, 0)
+    assert seen["args"] == ("lsgan", "smooth-l1", 0.3)
+
+
 def test_config_errors_are_one_line():
     with pytest.raises(GenlabError, match="multiple of 4"):
         build_model("cyclegan-voice", image_shape=(1, 80, 30))
@@ -93,6 +146,10 @@ def test_config_errors_are_one_line():
         build_model("cyclegan-voice", image_shape=(3, 80, 64))
     with pytest.raises(GenlabError, match="vocoder must be one of"):
         build_model("cyclegan-voice", vocoder="wavenet")
+    with pytest.raises(GenlabError, match="cycle_distance must be one of"):
+        build_model("cyclegan-voice", cycle_distance="l3")
+    with pytest.raises(GenlabError, match="residual=true"):
+        build_model("cyclegan-voice", residual=False, correction_bound=1.0)
 
 
 # ---- data ----

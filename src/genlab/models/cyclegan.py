@@ -201,11 +201,15 @@ class CycleGAN(GenerativeModel):
         return preview_rows([a, ab, self.translate(ab, "BtoA"), b, ba, self.translate(ba)], a.shape[0])
 
 
-def cycle_update(model, a: torch.Tensor, b: torch.Tensor, optimizers: dict, kind: str) -> dict:
+def cycle_update(
+    model, a: torch.Tensor, b: torch.Tensor, optimizers: dict, kind: str, distance: str = "l1", beta: float = 1.0
+) -> dict:
     """One CycleGAN iteration on domain batches a, b (in [-1, 1], drawn independently): D first, then G.
 
     Shared by ``cyclegan`` and ``cyclegan-voice``; ``model`` has g_ab, g_ba, d_a, d_b, the two history
-    pools and a config with lambda_cycle and lambda_identity (a fraction of lambda_cycle).
+    pools and a config with lambda_cycle and lambda_identity (a fraction of lambda_cycle). ``distance``
+    (and smooth-l1's ``beta``) measures the cycle and identity terms: the papers' L1 unless a model says
+    otherwise (:func:`genlab.losses.distance`).
     """
     c = model.config
     fake_b = model.g_ab(a)  # G_AB(a), in [-1, 1]
@@ -224,11 +228,15 @@ def cycle_update(model, a: torch.Tensor, b: torch.Tensor, optimizers: dict, kind
     adv = losses.generator_adv_loss(kind, model.d_b(fake_b)) + losses.generator_adv_loss(kind, model.d_a(fake_a))
     for d in (model.d_a, model.d_b):
         d.requires_grad_(True)
-    cyc = losses.cycle_loss(a, model.g_ba(fake_b)) + losses.cycle_loss(b, model.g_ab(fake_a))
+    cyc = losses.cycle_loss(a, model.g_ba(fake_b), distance, beta) + losses.cycle_loss(
+        b, model.g_ab(fake_a), distance, beta
+    )
     g_loss = adv + c.lambda_cycle * cyc
     out = {}
     if c.lambda_identity > 0:
-        idt = losses.identity_loss(b, model.g_ab(b)) + losses.identity_loss(a, model.g_ba(a))
+        idt = losses.identity_loss(b, model.g_ab(b), distance, beta) + losses.identity_loss(
+            a, model.g_ba(a), distance, beta
+        )
         g_loss = g_loss + c.lambda_cycle * c.lambda_identity * idt
         out["identity"] = idt.detach()
     optimizers["g"].zero_grad(set_to_none=True)

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import shards
+from .. import losses, shards
 from ..errors import GenlabError
 from .base import GenerativeModel, check, check_rates, g_and_d_optimizers
 from .capabilities import DIRECTIONS, Translator, VoiceConverter, check_direction
@@ -64,11 +64,16 @@ class CycleGANVoiceConfig:
     channels: int = 32  # generator width after the first GLU (paper: 128); 2x and 4x after the downsamplings
     n_blocks: int = 6  # residual GLU blocks (paper: 6)
     residual: bool = True  # the generator adds a correction to its input (its last layer starts at zero)
+    correction_bound: float = (
+        0.0  # > 0: the residual correction is bound * tanh(net / bound), at most that many z-units; 0: unbounded
+    )
     variance: str = "speaker"  # scale of the z-scores: each speaker's own std, or 'shared' (both speakers' pooled std)
     ndf: int = 16  # PatchGAN width (paper: 128 in a gated 2-D CNN; kept small for CPU training)
     patch_layers: int = 2  # stride-2 layers of the PatchGAN
     lambda_cycle: float = 10.0  # paper: 10
     lambda_identity: float = 0.5  # fraction of lambda_cycle (paper: identity weight 5)
+    cycle_distance: str = "l1"  # cycle and identity terms: 'l1' (paper), 'l2' or 'smooth-l1' (quadratic near zero)
+    cycle_beta: float = 1.0  # smooth-l1's width in z-units: quadratic below it, L1 beyond
     pool_size: int = 50
     lr_g: float | None = None  # G's rate; None: --set lr, else 2e-4 (the paper's)
     lr_d: float | None = None  # D's rate; None: half the base rate (the paper's 1e-4)
@@ -103,6 +108,16 @@ class CycleGANVoiceConfig:
         check(self.n_blocks >= 0, f"n_blocks must be >= 0, got {self.n_blocks}")
         check(self.patch_layers >= -1, f"patch_layers must be -1 (auto) or >= 0, got {self.patch_layers}")
         check(self.lambda_cycle >= 0 and self.lambda_identity >= 0, "lambda_cycle and lambda_identity must be >= 0")
+        check(
+            self.cycle_distance in losses.DISTANCES,
+            f"cycle_distance must be one of {', '.join(losses.DISTANCES)}, got '{self.cycle_distance}'",
+        )
+        check(self.cycle_beta > 0, f"cycle_beta must be a number > 0, got {self.cycle_beta}")
+        check(self.correction_bound >= 0, f"correction_bound must be a number >= 0, got {self.correction_bound}")
+        check(
+            self.residual or self.correction_bound == 0,
+            "correction_bound bounds the residual correction; set residual=true or correction_bound=0",
+        )
         check(self.pool_size >= 0, f"pool_size must be >= 0, got {self.pool_size}")
         check_rates(self)
         check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "betas must be two numbers in [0, 1)")
@@ -173,9 +188,10 @@ class UpGLU(nn.Module):
 class VoiceGenerator(nn.Module):
     """(B, 1, D, T) -> (B, 1, D, T): the CycleGAN-VC 1-D gated CNN (see the module docstring)."""
 
-    def __init__(self, n_features: int, c: int = 32, n_blocks: int = 6, residual: bool = False):
+    def __init__(self, n_features: int, c: int = 32, n_blocks: int = 6, residual: bool = False, bound: float = 0.0):
         super().__init__()
         self.residual = residual
+        self.bound = bound
         self.net = nn.Sequential(
             GLUConv(n_features, c, 15, norm=False),
             GLUConv(c, 2 * c, 5, stride=2),
@@ -198,6 +214,8 @@ class VoiceGenerator(nn.Module):
         if pad:
             h = nn.functional.pad(h, (0, pad), mode="replicate")
         out = self.net(h)[..., :t].unsqueeze(1)
+        if self.bound > 0:  # bound * tanh(out / bound): the same as out near zero, never beyond +-bound
+            out = self.bound * torch.tanh(out / self.bound)
         return x + out if self.residual else out
 
 
@@ -258,8 +276,8 @@ class CycleGANVoice(GenerativeModel):
         super().__init__(config)
         c = config
         _, m, t = c.image_shape
-        self.g_ab = VoiceGenerator(m, c.channels, c.n_blocks, c.residual)
-        self.g_ba = VoiceGenerator(m, c.channels, c.n_blocks, c.residual)
+        self.g_ab = VoiceGenerator(m, c.channels, c.n_blocks, c.residual, c.correction_bound)
+        self.g_ba = VoiceGenerator(m, c.channels, c.n_blocks, c.residual, c.correction_bound)
         self.d_a = PatchGAN(1, (m, t), c.ndf, c.patch_layers, "instance")
         self.d_b = PatchGAN(1, (m, t), c.ndf, c.patch_layers, "instance")
         self.stats = VoiceStats(m)
@@ -293,7 +311,7 @@ class CycleGANVoice(GenerativeModel):
         check_shape(a, c.image_shape, "this cyclegan-voice model (voice A)")
         b = self.rescale(batches.gather(shards.randint(len(batches.data), a.shape[0])).pair, 1)  # independent of a
         check_shape(b, c.image_shape, "this cyclegan-voice model (voice B)")
-        return cycle_update(self, a, b, optimizers, "lsgan")
+        return cycle_update(self, a, b, optimizers, "lsgan", c.cycle_distance, c.cycle_beta)
 
     extra_state = CycleGAN.extra_state  # the two history pools, saved for exact resume
     load_extra_state = CycleGAN.load_extra_state

@@ -281,7 +281,7 @@ class ImagePool:
     ``query(images)``, image by image: while the pool is not full, store the new image and return it;
     once full, with probability 1/2 return a stored image chosen uniformly (and store the new one in
     its place), otherwise return the new image. Draws come from torch's global RNG, which the
-    training loop saves, so a resumed run makes the same choices. ``size = 0`` passes images through.
+    training loop saves, so a resumed run makes the same choices. ``size = 0`` passes images through (detached).
     """
 
     def __init__(self, size: int = 50):
@@ -292,7 +292,7 @@ class ImagePool:
     @torch.no_grad()
     def query(self, images: torch.Tensor) -> torch.Tensor:
         if self.size == 0:
-            return images
+            return images.detach()  # D's update must not reach back into G's graph
         images = images.detach()
         if self.images is None:
             self.images = images.new_zeros((self.size, *images.shape[1:]), dtype=torch.float32)
