@@ -3,7 +3,8 @@
 
 The objective is CycleGAN's (see :mod:`genlab.models.cyclegan`): least-squares adversarial terms
 for G_AB / D_B and G_BA / D_A, lambda_cycle = 10 times the two L1 cycle terms, and
-lambda_cycle * lambda_identity (= 5, the paper's identity weight) times the two identity terms;
+lambda_cycle * lambda_identity (= 5, the paper's identity weight) times the two identity terms
+(``cycle_distance`` 'l2' or 'smooth-l1' measures both kinds of term with a loss quadratic near zero);
 discriminators see generated segments through 50-segment history pools; Adam 2e-4 / 1e-4, betas
 (0.5, 0.999), with linear decay. Data: ``genlab.data.voices`` (A in ``.x``, B drawn independently
 from ``.pair``).
@@ -21,7 +22,10 @@ std is both speakers' pooled one, so that a generator's identity map is a shift 
   IN GLU] -> Conv(15) to D. GLU(a, b) = a * sigmoid(b) (Dauphin et al. 2017). With ``residual``
   (the default) the network predicts a correction added to its input, its last layer starting at
   zero: training starts from the per-coefficient mean/variance conversion of the envelope and learns
-  what that linear map misses. Any length T (padded to a multiple of 4 inside).
+  what that linear map misses. With ``correction_bound`` = c > 0 the correction is c * tanh(net / c):
+  the same near zero, never more than c z-units per coefficient and frame, so the adversarial push
+  cannot move the envelope far from the statistics map (a move that far blurs the words). Any length T
+  (padded to a multiple of 4 inside).
 - Discriminator: the 2-D PatchGAN of the image models on the (D, T) picture, instance norm.
 
 Back to sound (:meth:`CycleGANVoice.convert`), as CycleGAN-VC: WORLD analysis of the input ->
