@@ -122,14 +122,3 @@ def test_full_grid_renders_fast_and_small(data_dirs):
     assert peak_mib - before / 1024 < 1024, f"grew by {peak_mib - before / 1024:.0f} MiB"
     idx = np.random.default_rng(0).integers(0, D.NUM_IMAGES, 500)
     assert np.array_equal(ds.images(idx).numpy(), D.DSprites("render").images(idx).numpy())
-
-
-def test_whole_blocks_equal_direct_rendering():
-    # base sprites 0, 1 and 719 at every place: the window view against the per-image scatter
-    for k in (0, 1, 719):
-        idx = np.arange(k * 1024, (k + 1) * 1024)
-        assert (D.render_block(k) == D.render(D.factors_of(idx))).all()
-    ds = D.DSprites("render")
-    two = np.arange(5 * 1024, 7 * 1024)
-    assert (ds.images(two).numpy()[:, 0] == D.render(D.factors_of(two))).all()
-    assert (ds.images(two[1:]).numpy()[:, 0] == D.render(D.factors_of(two[1:]))).all()  # not aligned: direct

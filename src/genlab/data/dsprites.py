@@ -125,18 +125,6 @@ def render(factors, chunk: int = 16384) -> np.ndarray:
     return out
 
 
-def render_block(k: int) -> np.ndarray:
-    """Images ``k * 1024 .. (k + 1) * 1024 - 1``: base sprite k at all 32 x 32 places, uint8 (1024, 64, 64).
-
-    Every image of the block is a 64x64 window of one canvas holding the sprite (a view per image, then
-    one copy): much faster than ``render`` for whole blocks."""
-    big = np.zeros((96, 96), dtype=np.uint8)
-    big[32:64, 32:64] = sprite_patches().reshape(-1, PATCH, PATCH)[k]
-    windows = np.lib.stride_tricks.sliding_window_view(big, (SIZE, SIZE))  # [r, c] = big[r:r+64, c:c+64]
-    offset = 32 - np.arange(32)  # the window that puts the sprite at position p starts at 32 - p
-    return windows[offset][:, offset].transpose(1, 0, 2, 3).reshape(1024, SIZE, SIZE)  # posX, then posY fastest
-
-
 def render_grid(path: Path) -> Path:
     """Render all 737,280 images, bit-packed (N, 512), to ``path`` (.npy) atomically.
 
@@ -265,9 +253,6 @@ class DSprites:
         """Images by index: uint8 (B, 1, 64, 64), 0 or 255."""
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         if self.source == "render":
-            if idx.size and idx.size % 1024 == 0 and idx[0] % 1024 == 0 and (np.diff(idx) == 1).all():
-                blocks = [render_block(k) for k in range(idx[0] // 1024, (idx[-1] + 1) // 1024)]  # whole blocks
-                return torch.from_numpy(np.concatenate(blocks)).unsqueeze(1)
             return torch.from_numpy(render(factors_of(idx))).unsqueeze(1)
         factors_of(idx)  # validates the range
         bits = np.unpackbits(self.packed()[np.sort(idx)], axis=1)  # sorted reads from the memmap
