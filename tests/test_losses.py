@@ -45,6 +45,22 @@ def test_gaussian_nll_matches_torch_distribution():
     assert torch.allclose(ref - no_const, torch.full((3,), 8 * math.log(2 * math.pi * 0.49)), atol=1e-4)
 
 
+def test_gaussian_nll_with_a_learned_sigma_has_the_distributions_value_and_gradient():
+    torch.manual_seed(1)
+    mean, x = torch.rand(3, 1, 4, 4), torch.rand(3, 1, 4, 4)
+    log_sigma = torch.tensor(-1.3, requires_grad=True)
+    nll = losses.gaussian_nll(mean, x, log_sigma.exp()).sum()
+    nll.backward()
+    ref_sigma = torch.tensor(-1.3, requires_grad=True)
+    ref = -torch.distributions.Normal(mean, ref_sigma.exp()).log_prob(x).sum()
+    ref.backward()
+    assert torch.allclose(nll, ref, rtol=1e-5)
+    assert torch.allclose(log_sigma.grad, ref_sigma.grad, rtol=1e-5)
+    # d/d log sigma = D - ||x - mean||^2 / sigma^2 per image: zero at sigma^2 = the mean squared error
+    sq = (x - mean).pow(2).sum()
+    assert torch.allclose(log_sigma.grad, 48 - sq / math.exp(-2.6), rtol=1e-5)
+
+
 def test_reparameterize_moments_and_gradient():
     torch.manual_seed(2)
     mu = torch.full((200_000, 1), 1.5, requires_grad=True)

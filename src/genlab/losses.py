@@ -28,15 +28,19 @@ def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
 
 
-def gaussian_nll(mean: torch.Tensor, x: torch.Tensor, sigma: float, constant: bool = True) -> torch.Tensor:
+def gaussian_nll(
+    mean: torch.Tensor, x: torch.Tensor, sigma: float | torch.Tensor, constant: bool = True
+) -> torch.Tensor:
     """-log N(x; mean, sigma^2 I) per image -> (B,), nats.
 
-    = ||x - mean||^2 / (2 sigma^2) + D/2 log(2 pi sigma^2); ``constant=False`` drops the last term.
+    = ||x - mean||^2 / (2 sigma^2) + D/2 log(2 pi sigma^2); ``constant=False`` drops the last term
+    (only right for a fixed sigma: a learned sigma, a scalar tensor, needs it).
     """
     d = x[0].numel()
     nll = (x - mean).pow(2).flatten(1).sum(1) / (2.0 * sigma**2)
     if constant:
-        nll = nll + 0.5 * d * math.log(2.0 * math.pi * sigma**2)
+        log_var = 2.0 * torch.log(sigma) if isinstance(sigma, torch.Tensor) else 2.0 * math.log(sigma)
+        nll = nll + 0.5 * d * (math.log(2.0 * math.pi) + log_var)
     return nll
 
 

@@ -41,6 +41,7 @@ def test_conv_size_rule():
         ({"likelihood": "poisson"}, "likelihood"),
         ({"arch": "resnet"}, "arch"),
         ({"sigma": 0}, "sigma"),
+        ({"learn_sigma": True}, "learn_sigma needs likelihood = 'gaussian'"),
     ],
 )
 def test_vae_config_validation(bad, match):
@@ -73,6 +74,27 @@ def test_gaussian_likelihood_matches_pythae_style_mse():
     logits, x = torch.randn(3, 1, 8, 8), torch.rand(3, 1, 8, 8)
     ref = 0.5 * (torch.sigmoid(logits) - x).pow(2).flatten(1).sum(1)
     assert torch.allclose(m.recon_nll(logits, x, constant=False), ref, atol=1e-5)
+
+
+def test_learned_sigma_is_the_gaussian_std_and_reaches_the_mean_squared_error(tmp_path):
+    torch.manual_seed(0)
+    m = build_model("vae", image_shape=(1, 8, 8), arch="mlp", likelihood="gaussian", learn_sigma=True, sigma=0.5)
+    logits, x = torch.randn(3, 1, 8, 8), torch.rand(3, 1, 8, 8)
+    ref = -torch.distributions.Normal(torch.sigmoid(logits), 0.5).log_prob(x).flatten(1).sum(1)
+    assert torch.allclose(m.recon_nll(logits, x), ref, atol=1e-4)
+    # sigma alone minimising the likelihood term: the optimum is sigma^2 = the mean squared error per pixel
+    opt = torch.optim.Adam([m.log_sigma], lr=0.05)
+    for _ in range(400):
+        opt.zero_grad()
+        m.recon_nll(logits, x).mean().backward()
+        opt.step()
+    mse = (torch.sigmoid(logits) - x).pow(2).mean()
+    assert abs(float(m.log_sigma.exp()) - float(mse.sqrt())) < 1e-3
+    assert "sigma" in m.loss(x) and m.loss(x)["loss"].requires_grad
+    save_weights(m, tmp_path, step=1)
+    m2 = build_model("vae", image_shape=(1, 8, 8), arch="mlp", likelihood="gaussian", learn_sigma=True, sigma=0.5)
+    load_weights(m2, tmp_path)
+    assert torch.equal(m2.log_sigma, m.log_sigma)
 
 
 @pytest.mark.parametrize("name", ["ae", "vae"])

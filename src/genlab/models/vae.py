@@ -5,6 +5,9 @@ the loss is the negative ELBO with a weight on the KL term:
 
     L = E_q[-log p(x|z)] + beta * KL(q(z|x) || N(0, I))        (nats per image)
 
+With ``likelihood = 'gaussian'``, p(x|z) = N(dec(z), sigma^2 I); ``learn_sigma`` learns sigma with the
+networks (the gamma of Dai & Wipf 2019), which lets the decoder's means sharpen as sigma falls.
+
 beta = 1 is the VAE, beta > 1 the beta-VAE (Higgins et al. 2017). ``kl_warmup_steps`` ramps beta from 0;
 ``capacity_max`` > 0 switches to the capacity-annealed objective of Burgess et al. 2018:
 recon + gamma * |KL - C|, C growing linearly from 0 to capacity_max over ``capacity_steps``.
@@ -49,7 +52,8 @@ class VAEConfig:
     channels: tuple[int, ...] = ()  # conv widths per stride-2 stage; () picks them from the image size
     beta: float = 1.0  # weight of the KL term; > 1 is a beta-VAE
     likelihood: str = "bernoulli"  # p(x|z): 'bernoulli' (BCE on logits) or 'gaussian' (fixed sigma)
-    sigma: float = 1.0  # std of the Gaussian likelihood
+    sigma: float = 1.0  # std of the Gaussian likelihood (its starting value when learned)
+    learn_sigma: bool = False  # Gaussian likelihood: sigma is learned with the networks (Dai & Wipf 2019)
     kl_warmup_steps: int = 0  # beta ramps linearly from 0 over this many steps
     capacity_max: float = 0.0  # > 0: Burgess et al. capacity objective, C in nats
     capacity_steps: int = 100_000  # steps over which C grows from 0 to capacity_max
@@ -70,6 +74,10 @@ class VAEConfig:
             f"likelihood must be 'bernoulli' or 'gaussian', got '{self.likelihood}'",
         )
         check(self.sigma > 0, f"sigma must be a number > 0, got {self.sigma}")
+        check(
+            not self.learn_sigma or self.likelihood == "gaussian",
+            "learn_sigma needs likelihood = 'gaussian' (a Bernoulli likelihood has no sigma)",
+        )
         check(self.kl_warmup_steps >= 0, f"kl_warmup_steps must be an integer >= 0, got {self.kl_warmup_steps}")
         check(self.capacity_max >= 0, f"capacity_max must be a number >= 0, got {self.capacity_max}")
         check(self.capacity_steps >= 1, f"capacity_steps must be an integer >= 1, got {self.capacity_steps}")
@@ -107,11 +115,7 @@ class SecondStage(nn.Module):
     def loss(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
         mu, logvar = self.encoder(z).chunk(2, dim=1)  # (B, d2) each
         u = losses.reparameterize(mu, logvar)
-        d = z.shape[1]
-        gamma2 = (2 * self.log_gamma).exp()
-        rec = (
-            (z - self.decoder(u)).pow(2).sum(1) / (2 * gamma2) + d * self.log_gamma + 0.5 * d * math.log(2 * math.pi)
-        ).mean()
+        rec = losses.gaussian_nll(self.decoder(u), z, self.log_gamma.exp()).mean()
         kl = losses.kl_normal_standard(mu, logvar).sum(1).mean()
         return {"loss": rec + kl, "stage2_recon": rec, "stage2_kl": kl, "stage2_gamma": self.log_gamma.exp()}
 
@@ -130,6 +134,9 @@ class VAE(GenerativeModel):
         # One encoder trunk, two linear heads would do; a single 2d-wide output is the same and faster.
         self.encoder = build_encoder(config.arch, shape, 2 * d, config.hidden, config.channels)
         self.decoder = build_decoder(config.arch, shape, d, config.hidden, config.channels)
+        self.log_sigma = None
+        if config.learn_sigma:  # one scalar std for every pixel, learned: gamma of Dai & Wipf 2019
+            self.log_sigma = nn.Parameter(torch.tensor(math.log(config.sigma)))
         self.stage2 = None
         if config.second_stage_start > 0:
             self.stage2 = SecondStage(d, tuple(config.second_hidden), config.second_latent_dim or d)
@@ -162,6 +169,8 @@ class VAE(GenerativeModel):
         """-log p(x|z) per image (B,), from decoder logits."""
         if self.config.likelihood == "bernoulli":
             return losses.bernoulli_nll(logits, x)
+        if self.log_sigma is not None:  # a learned sigma's log term is part of what is optimised
+            return losses.gaussian_nll(torch.sigmoid(logits), x, self.log_sigma.exp(), constant=True)
         return losses.gaussian_nll(torch.sigmoid(logits), x, self.config.sigma, constant=constant)
 
     def log_px_given_z(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -194,7 +203,10 @@ class VAE(GenerativeModel):
             total = rec + self.config.gamma * (kl - c).abs()
         else:
             total = rec + self.beta_at(step) * kl
-        return {"loss": total, "recon": rec, "kl": kl, "elbo": -(nll + kl).detach()}  # the plain ELBO beside it
+        out = {"loss": total, "recon": rec, "kl": kl, "elbo": -(nll + kl).detach()}  # the plain ELBO beside it
+        if self.log_sigma is not None:
+            out["sigma"] = self.log_sigma.detach().exp()
+        return out
 
     def train_step(self, batches, optimizers, step):
         """The base's Adam step on the loss; from ``second_stage_start`` on, the second VAE's step instead."""
