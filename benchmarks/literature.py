@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import shutil
@@ -262,10 +263,13 @@ def plot(curves: dict, path: Path) -> None:
                 for (x, y), p in zip(pts, [p for p in points if key in p]):
                     ax.annotate(f"{p['epoch']}", (x, y), fontsize=6, xytext=(2, 2), textcoords="offset points")
         if key == "fid_inception":
-            for _, recipe, _, published, source in FID_ROWS:
-                if recipe in curves:
-                    ax.axhline(published, ls=":", lw=0.8, color="grey")
-                    ax.text(0, published, f" {published} {source.split(',')[0]}", fontsize=6, va="bottom")
+            marks = sorted({(published, source) for _, recipe, _, published, source in FID_ROWS if recipe in curves})
+            low, high = ax.get_ylim()
+            gap, last = 0.04 * (high - low), -math.inf  # labels of close lines pushed apart, not overlaid
+            for published, source in marks:
+                ax.axhline(published, ls=":", lw=0.8, color="grey")
+                last = max(published, last + gap)
+                ax.text(0.01, last, f"{published}: {source}", fontsize=6, va="bottom", transform=ax.get_yaxis_transform())
         ax.set(xlabel="CPU hours of training (points: epochs)", ylabel=titles[key][0], title=titles[key][1])
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
