@@ -201,14 +201,16 @@ class _Stop(Exception):
     pass
 
 
-def run_side(script: str, side: str, rnd: int, images: int, options: list[str], work: str, threads: int) -> dict:
-    """Run one side of a side-by-side (``script --child SIDE``) in its own process, at ``nice 10`` and
-    ``threads`` threads, and return the JSON it writes, with its round."""
+def run_side(
+    script: str, side: str, rnd: int, images: int, options: list[str], work: str, threads: int, nice: int = 10
+) -> dict:
+    """Run one side of a side-by-side (``script --child SIDE``) in its own process, at ``nice`` (added to
+    this process's) and ``threads`` threads, and return the JSON it writes, with its round."""
     out = Path(work) / f"{side}-{rnd}.json"
     cmd = [sys.executable, script, "--child", side, "--round", str(rnd), "--images", str(images), *options]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
     print(f"[bench] round {rnd}: {side}, load average {os.getloadavg()[0]:.2f}", flush=True)
-    subprocess.run(["nice", "-n", "10", *cmd, "--out", str(out)], check=True, env=env)
+    subprocess.run(["nice", "-n", str(nice), *cmd, "--out", str(out)], check=True, env=env)
     return {**json.loads(out.read_text()), "round": rnd}
 
 

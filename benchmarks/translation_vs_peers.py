@@ -10,32 +10,41 @@ exported to the folder layouts they read:
                        right (pix2pix.py trains on the right half -> the left: aerial -> map)
     fashion-stripes -> DATA/fashion-stripes/{train,test}/{A,B}/N.png (grey; cyclegan.py reads RGB)
 
-The runs, each in a fresh process (``nice -n 10``, ``OMP_NUM_THREADS`` = ``--threads``), a pair's
+The runs, each in a fresh process (``nice -n 10``, ``--nice`` to change, ``OMP_NUM_THREADS`` = ``--threads``), a pair's
 two sides one after the other, round by round, so that the machine's other load falls on both:
 
     p2p, genlab-p2p   256x256 (the peer's U-Net has 8 stride-2 layers and needs 256 px; maps are
                       64 px, resized to 256 by each side), batch 1 (the peer's default), the peer's
                       defaults (ngf = ndf = 64, instance norm, least-squares GAN loss, L1 x 100, Adam
                       2e-4 (0.5, 0.999)); genlab ``ngf=64, ndf=64, norm=instance, gan_loss=lsgan,
-                      patch_layers=3`` (Isola et al.'s 70x70 PatchGAN)
+                      g_arch=unet-upsample, patch_layers=3, patch_last_stride=2``
     cyc, genlab-cyc   64x64 (``--img_height 64 --img_width 64``), batch 1, RGB (fashion-stripes
                       tiled to 3 channels for genlab, as the peer's loader converts grey to RGB),
                       9 ResNet blocks, ngf = ndf = 64, instance norm, least-squares loss, cycle 10,
                       identity 5, a history of 50; genlab ``ngf=64, ndf=64, n_blocks=9,
-                      patch_layers=3``
+                      upsample=nearest, patch_layers=3, patch_last_stride=2``
+    genlab-p2p-bf16,  the same with ``amp_cpu=True`` (the forward passes in bf16 autocast; fast on
+    genlab-cyc-bf16   CPUs with AVX-512 BF16 or AMX); each genlab run records its per-step losses, so
+                      the bf16 run's can be read beside the float32 run's from the same weights
+                      (``--skip`` leaves sides out)
 
-The networks are the same family, widths, depth and norm, but not layer for layer: PyTorch-GAN's
-U-Net puts its activation after the norm and ends in an upsampling + 4x4 conv at full size, its
-PatchGANs have a 4th stride-2 layer where genlab's (the paper's) have a stride-1 conv, and its
-CycleGAN generator upsamples by nearest neighbour + 3x3 conv where genlab's (the paper's) uses
-transposed convs. So besides images/s the script records each side's parameters and the forward
-FLOPs of its networks per training image (``torch.utils.flop_counter``), and the ratio of FLOP
-rates, the throughput normalised by the work each side's networks do.
+genlab is configured with the peer's networks layer for layer: the upsampling U-Net (conv-norm-
+activation blocks, no biases, dropout in the 5 innermost encoder and 4 innermost decoder layers, a
+nearest-neighbour upsampling + 4x4 conv output layer), PatchGANs whose 4th conv has stride 2, and
+ResNet generators that upsample by nearest neighbour + 3x3 conv. Parameter counts are equal but for
+the bias of the pix2pix PatchGAN's last conv, which PyTorch-GAN leaves out (set to 0 at the start).
+genlab starts from the peer's own initial weights (taken when its script builds its first
+optimiser; the pix2pix D's first conv with its input halves swapped, as the peer concatenates
+(output, input) and genlab (input, output)), and before training every network's output on a fixed
+input is compared with the peer's (``init_check`` in the JSON; the run stops if they differ by more
+than 1e-4). ``--paper-layers`` runs genlab's own (the papers') layers instead, as the first
+measurement did. Besides images/s the script records each side's parameters and the forward FLOPs
+of its networks per training image (``torch.utils.flop_counter``), and the ratio of FLOP rates.
 
 Throughput is taken between the 5th and the last training batch (each side's log line or step: data,
 updates and logging included; start-up and data loading excluded). Peak RSS at the end of training.
 
-    python benchmarks/translation_vs_peers.py --pairs p2p,cyc --images-p2p 40 --images-cyc 60 --threads 1
+    python benchmarks/translation_vs_peers.py --pairs p2p,cyc --images-p2p 20 --images-cyc 30 --rounds 2 --threads 1
 
 Resumable: runs already in ``benchmarks/results/translation_vs_peers.json`` are kept (``--fresh``).
 """
@@ -43,6 +52,7 @@ Resumable: runs already in ``benchmarks/results/translation_vs_peers.json`` are 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -58,7 +68,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import peers  # noqa: E402
 
-PAIRS = {"p2p": ["p2p", "genlab-p2p"], "cyc": ["cyc", "genlab-cyc"]}
+PAIRS = {"p2p": ["p2p", "genlab-p2p", "genlab-p2p-bf16"], "cyc": ["cyc", "genlab-cyc", "genlab-cyc-bf16"]}
 PEER = {
     "p2p": {
         "script": "pytorch-gan/pix2pix/pix2pix.py",
@@ -74,6 +84,11 @@ PEER = {
     },
 }
 SIZE = {"p2p": 256, "cyc": 64}
+
+
+def peer_of(side: str) -> str:
+    """'p2p' or 'cyc': the pair a side belongs to ('genlab-cyc-bf16' -> 'cyc')."""
+    return side.split("-")[1] if side.startswith("genlab-") else side
 
 
 # ---- data in the peers' layouts ----
@@ -136,7 +151,7 @@ def forward_flops(nets: dict, inputs: dict) -> dict:
 
 
 def peer_flops(side: str, g: dict) -> dict:
-    s = SIZE[side.removeprefix("genlab-")]
+    s = SIZE[peer_of(side)]
     x = torch.zeros(1, 3, s, s)
     if side == "p2p":
         return forward_flops(
@@ -148,9 +163,9 @@ def peer_flops(side: str, g: dict) -> dict:
 
 
 def genlab_flops(side: str, model) -> dict:
-    s = SIZE[side.removeprefix("genlab-")]
+    s = SIZE[peer_of(side)]
     x = torch.zeros(1, 3, s, s)
-    if side == "genlab-p2p":
+    if peer_of(side) == "p2p":
         return forward_flops(
             {"generator": model.generator, "discriminator": model.discriminator},
             {"generator": (x,), "discriminator": (torch.cat([x, x], 1),)},
@@ -172,6 +187,14 @@ def child_peer(side: str, args, work: Path) -> dict:
     r = peers.run_peer(script, spec["args"], work / "run" / "run", standin, spec["line"], args.images, 1, echo_every=10)
     load1 = os.getloadavg()
     g = r["globals"]
+    init = {k: r["init"][k] for k in spec["nets"]}
+    outputs = {}
+    for k in spec["nets"]:
+        net = copy.deepcopy(g[k])
+        net.load_state_dict(init[k])
+        with torch.no_grad():
+            outputs[k] = net.eval()(*fixed_inputs(side, k))
+    save_tensors(work / "init.safetensors", {**init, "out": outputs})
     return {
         "side": side,
         **peers.steady_throughput(r["marks"], 1, r["cpu"]),
@@ -184,35 +207,120 @@ def child_peer(side: str, args, work: Path) -> dict:
     }
 
 
-def genlab_model_and_data(side: str):
+def fixed_inputs(side: str, net: str) -> tuple[torch.Tensor, ...]:
+    """The peer network's arguments for the start-of-training check: pix2pix's D takes (output, input)."""
+    s = SIZE[peer_of(side)]
+    x = torch.randn(2, 3, s, s, generator=torch.Generator().manual_seed(0)).clamp(-1, 1)
+    return (x, x.flip(-1)) if net == "discriminator" else (x,)
+
+
+def save_tensors(path: Path, nested: dict) -> None:
+    """{net: state dict} to safetensors, the keys' order kept in the metadata (the file sorts them)."""
+    from safetensors.torch import save_file
+
+    flat = {f"{k}/{n}": t.contiguous() for k, sd in nested.items() for n, t in sd.items()}
+    save_file(flat, str(path), metadata={"order": json.dumps(list(flat))})
+
+
+def load_tensors(path: Path) -> dict:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), "pt") as f:
+        order = json.loads(f.metadata()["order"])
+    flat = load_file(str(path))
+    nested: dict = {}
+    for key in order:
+        k, n = key.split("/", 1)
+        nested.setdefault(k, {})[n] = flat[key]
+    return nested
+
+
+def peer_to_genlab(side: str, name: str, peer_sd: dict, genlab_sd: dict) -> dict:
+    """A peer network's state dict in genlab's names: matched by position (same shapes in the same order),
+    but for the U-Net's decoder (the peer lists it innermost first), the pix2pix D's first conv (its
+    input halves swapped) and that D's last bias (absent in the peer: 0)."""
+    peer = dict(peer_sd)
+    if peer_of(side) == "p2p" and name == "generator":  # down1..8, up1..7, final -> down, up7..up1, final
+        ups = [k for k in peer if k.startswith("up")][::-1]
+        peer = {
+            k: peer[k] for k in [*(k for k in peer if k.startswith("down")), *ups, "final.2.weight", "final.2.bias"]
+        }
+    out = {}
+    values = list(peer.values())
+    for i, (k, v) in enumerate(genlab_sd.items()):
+        out[k] = values[i] if i < len(values) else torch.zeros_like(v)
+        assert out[k].shape == v.shape, (name, k, tuple(out[k].shape), tuple(v.shape))
+    if peer_of(side) == "p2p" and name == "discriminator":
+        w = out["net.0.weight"]
+        out["net.0.weight"] = torch.cat([w[:, 3:], w[:, :3]], 1)  # peer: (output, input); genlab: (input, output)
+    return out
+
+
+def start_from_peer(side: str, model, peer_work: Path) -> dict:
+    """Load the peer's initial weights into genlab's networks and compare their outputs on the fixed inputs."""
+    saved = load_tensors(peer_work / "init.safetensors")
+    peer = peer_of(side)
+    nets = (
+        {"generator": model.generator, "discriminator": model.discriminator}
+        if peer == "p2p"
+        else {"G_AB": model.g_ab, "G_BA": model.g_ba, "D_A": model.d_a, "D_B": model.d_b}
+    )
+    diffs = {}
+    for name, net in nets.items():
+        net.load_state_dict(peer_to_genlab(side, name, saved[name], net.state_dict()))
+        args = fixed_inputs(side, name)
+        if peer == "p2p" and name == "discriminator":
+            args = (torch.cat([args[1], args[0]], 1),)
+        with torch.no_grad():
+            diffs[name] = float((net.eval()(*args) - saved["out"][name]).abs().max())
+        net.train()
+    assert max(diffs.values()) < 1e-4, diffs
+    return {"max_abs_output_diff": diffs}
+
+
+def genlab_config(side: str, paper_layers: bool = False) -> tuple[str, dict]:
+    """(family, config) of genlab's side: the peer's networks, or with ``paper_layers`` genlab's own."""
+    if peer_of(side) == "p2p":
+        cfg = dict(image_shape=(3, 256, 256), ngf=64, ndf=64, norm="instance", gan_loss="lsgan", patch_layers=3)
+        return "pix2pix", cfg if paper_layers else {**cfg, "g_arch": "unet-upsample", "patch_last_stride": 2}
+    cfg = dict(image_shape=(3, 64, 64), ngf=64, ndf=64, n_blocks=9, norm="instance", gan_loss="lsgan", patch_layers=3)
+    return "cyclegan", cfg if paper_layers else {**cfg, "upsample": "nearest", "patch_last_stride": 2}
+
+
+def genlab_model_and_data(side: str, paper_layers: bool):
     from genlab.data import load_dataset
     from genlab.data.base import ImageData
     from genlab.models import build_model
 
-    if side == "genlab-p2p":
-        data = load_dataset("maps", "train", image_size=256)
-        cfg = dict(image_shape=(3, 256, 256), ngf=64, ndf=64, norm="instance", gan_loss="lsgan", patch_layers=3)
-        return build_model("pix2pix", **cfg), data, cfg
+    family, cfg = genlab_config(side, paper_layers)
+    if family == "pix2pix":
+        return build_model(family, **cfg), load_dataset("maps", "train", image_size=256), cfg
     d = load_dataset("fashion-stripes", "train", image_size=64)
     rgb = lambda t: t.expand(-1, 3, -1, -1).contiguous()  # noqa: E731
     data = ImageData(d.name, rgb(d.images), pair=rgb(d.pair), meta=d.meta)
-    cfg = dict(image_shape=(3, 64, 64), ngf=64, ndf=64, n_blocks=9, norm="instance", gan_loss="lsgan", patch_layers=3)
-    return build_model("cyclegan", **cfg), data, cfg
+    return build_model(family, **cfg), data, cfg
 
 
 def child_genlab(side: str, args, work: Path) -> dict:
     from genlab.training import TrainConfig, fit
 
     torch.manual_seed(0)
-    model, data, cfg = genlab_model_and_data(side)
+    model, data, cfg = genlab_model_and_data(side, args.paper_layers)
+    check = {}
+    if not args.paper_layers:
+        check = start_from_peer(side, model, work.parent / peer_of(side))
     marks: list[float] = []
     cpu: list[float] = []
     step_fn = model.train_step
+
+    losses: list[dict] = []
 
     def timed_step(*a, **kw):
         out = step_fn(*a, **kw)
         marks.append(time.perf_counter())
         cpu.append(time.process_time())
+        losses.append(out)
         return out
 
     model.train_step = timed_step
@@ -220,7 +328,8 @@ def child_genlab(side: str, args, work: Path) -> dict:
     shutil.rmtree(run_dir, ignore_errors=True)
     load0 = os.getloadavg()
     t0 = time.perf_counter()
-    fit(model, data, TrainConfig(batch_size=1, steps=args.images, seed=0), run_dir=run_dir, quiet=True)
+    bf16 = side.endswith("-bf16")
+    fit(model, data, TrainConfig(batch_size=1, steps=args.images, seed=0, amp_cpu=bf16), run_dir=run_dir, quiet=True)
     rss = peers.peak_rss_mb()
     load1 = os.getloadavg()
     del model.train_step
@@ -232,6 +341,8 @@ def child_genlab(side: str, args, work: Path) -> dict:
         "params": {k: sum(p.numel() for p in n.parameters()) for k, n in model.networks().items()},
         "forward_flops": genlab_flops(side, model),
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
+        "init_check": check,
+        "losses": {k: [float(o[k]) for o in losses] for k in losses[0]},
         "loadavg_before": load0,
         "loadavg_after": load1,
     }
@@ -264,14 +375,17 @@ def flops_per_image(r: dict) -> float:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pairs", default="p2p,cyc")
-    ap.add_argument("--images-p2p", type=int, default=40)
-    ap.add_argument("--images-cyc", type=int, default=60)
+    ap.add_argument("--images-p2p", type=int, default=20)
+    ap.add_argument("--images-cyc", type=int, default=30)
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--peers-dir", default="/work/peers")
     ap.add_argument("--work", default="/tmp/genlab_translation_vs_peers")
     ap.add_argument("--out", default=str(HERE / "results" / "translation_vs_peers.json"))
     ap.add_argument("--fresh", action="store_true")
+    ap.add_argument("--skip", default="", help="comma-separated sides not to run (e.g. genlab-p2p-bf16)")
+    ap.add_argument("--nice", type=int, default=10, help="niceness added for each side's process")
+    ap.add_argument("--paper-layers", action="store_true", help="genlab's own layers, not the peer's")
     ap.add_argument("--note", default="")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--round", type=int, default=0, help=argparse.SUPPRESS)
@@ -286,10 +400,11 @@ def main():
         for pair in args.pairs.split(","):
             images = args.images_p2p if pair == "p2p" else args.images_cyc
             for side in PAIRS[pair]:
-                if (rnd, side) in done:
+                if (rnd, side) in done or side in args.skip.split(","):
                     continue
                 options = ["--threads", str(args.threads), "--peers-dir", args.peers_dir, "--work", args.work]
-                r = peers.run_side(__file__, side, rnd, images, options, args.work, args.threads)
+                options += ["--paper-layers"] if args.paper_layers else []
+                r = peers.run_side(__file__, side, rnd, images, options, args.work, args.threads, args.nice)
                 r["flops_per_image"] = flops_per_image(r)
                 result["runs"].append(r)
                 print(f"[bench] {side}: {r['steady_images_per_s']:.3f} images/s, RSS {r['rss_mb']:.0f} MB", flush=True)
@@ -301,7 +416,7 @@ def main():
 def _write(out: Path, result: dict, args) -> None:
     summary = {}
     runs = result["runs"]
-    for peer, mine in (("p2p", "genlab-p2p"), ("cyc", "genlab-cyc")):
+    for peer, mine in [(p, side) for p, sides in PAIRS.items() for side in sides[1:]]:
         for a in [r for r in runs if r["side"] == mine]:
             b = next((r for r in runs if r["side"] == peer and r["round"] == a["round"]), None)
             if b is None:
@@ -318,7 +433,7 @@ def _write(out: Path, result: dict, args) -> None:
             s["rss_mb"] = [a["rss_mb"], b["rss_mb"]]
             s["flops_per_image"] = [a["flops_per_image"], b["flops_per_image"]]
     result["summary"] = summary
-    result["settings"] = {"threads": args.threads, "batch": 1, "note": args.note}
+    result["settings"] = {"threads": args.threads, "batch": 1, "paper_layers": args.paper_layers, "note": args.note}
     result["environment"] = {
         "torch": torch.__version__,
         "python": platform.python_version(),

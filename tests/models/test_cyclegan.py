@@ -105,6 +105,50 @@ def test_resnet_generator_and_model_shapes(size):
     assert m.d_a(torch.randn(2, 1, *size)).shape[:2] == (2, 1)
 
 
+def test_nearest_upsampling_generator_is_the_written_out_network():
+    """upsample='nearest': the ResNet generator with (nearest 2x, 3x3 conv) in place of each transposed conv."""
+    torch.manual_seed(0)
+    g = ResnetGenerator(3, 3, (16, 16), ngf=4, n_blocks=2, upsample="nearest")
+    transposed = ResnetGenerator(3, 3, (16, 16), ngf=4, n_blocks=2)
+    assert sum(p.numel() for p in g.parameters()) == sum(p.numel() for p in transposed.parameters())
+
+    def block(c):
+        return nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3), nn.InstanceNorm2d(c), nn.ReLU(),
+            nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3), nn.InstanceNorm2d(c),
+        )  # fmt: skip
+
+    stem = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(3, 4, 7), nn.InstanceNorm2d(4), nn.ReLU())
+    down = nn.Sequential(
+        nn.Conv2d(4, 8, 3, 2, 1),
+        nn.InstanceNorm2d(8),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, 2, 1),
+        nn.InstanceNorm2d(16),
+        nn.ReLU(),
+    )
+    blocks = [block(16), block(16)]
+    up = nn.Sequential(
+        nn.Upsample(scale_factor=2), nn.Conv2d(16, 8, 3, 1, 1), nn.InstanceNorm2d(8), nn.ReLU(),
+        nn.Upsample(scale_factor=2), nn.Conv2d(8, 4, 3, 1, 1), nn.InstanceNorm2d(4), nn.ReLU(),
+        nn.ReflectionPad2d(3), nn.Conv2d(4, 3, 7), nn.Tanh(),
+    )  # fmt: skip
+    ref = nn.ModuleList([stem, down, *blocks, up])
+    with torch.no_grad():
+        for a, b in zip(ref.parameters(), g.parameters(), strict=True):
+            a.copy_(b)
+    x = torch.randn(2, 3, 16, 16)
+    h = down(stem(x))
+    for b in blocks:
+        h = h + b(h)
+    assert torch.allclose(g(x), up(h), atol=1e-6)
+    m = tiny(upsample="nearest", patch_last_stride=2, patch_layers=1)
+    out = m.train_step(Batches(unpaired_data(), 8, 0), m.configure_optimizers(TrainConfig()), 0)
+    assert all(torch.isfinite(v) for v in out.values())
+    with pytest.raises(GenlabError, match="upsample"):
+        tiny(upsample="bilinear")
+
+
 def test_train_step_returns_finite_losses_and_fills_pools():
     m = tiny()
     out = m.train_step(Batches(unpaired_data(), 8, 0), m.configure_optimizers(TrainConfig()), 0)

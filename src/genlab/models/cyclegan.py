@@ -38,6 +38,7 @@ from .translation_blocks import (
     PatchGAN,
     ResnetGenerator,
     check_shape,
+    in_chunks,
     linear_decay_schedulers,
     preview_rows,
     to_signed,
@@ -54,8 +55,10 @@ class CycleGANConfig:
     ngf: int = 32  # generator width after the first conv (paper: 64); 2 ngf and 4 ngf after the downsamplings
     ndf: int = 32  # discriminator width of the first layer (paper: 64)
     n_blocks: int = 6  # ResNet blocks (paper: 6 at 128x128, 9 at 256x256)
+    upsample: str = "transposed"  # generators' upsampling: 'transposed' convs (paper) or 'nearest' + 3x3 conv
     norm: str = "instance"  # 'instance' (paper) or 'batch', in every network
     patch_layers: int = -1  # stride-2 layers of the PatchGANs; -1: receptive field <= half the side
+    patch_last_stride: int = 1  # stride of the PatchGANs' widest conv: 1 (the paper's 70x70 at n = 3) or 2
     gan_loss: str = "lsgan"  # 'lsgan' (paper), 'nonsaturating', 'hinge' or 'minimax'
     lambda_cycle: float = 10.0  # weight of both cycle-consistency terms
     lambda_identity: float = 0.5  # identity weight, as a fraction of lambda_cycle; 0 turns it off
@@ -80,7 +83,12 @@ class CycleGANConfig:
         check(self.ngf >= 1 and self.ndf >= 1, f"ngf and ndf must be integers >= 1, got {self.ngf}, {self.ndf}")
         check(self.n_blocks >= 0, f"n_blocks must be an integer >= 0, got {self.n_blocks}")
         check(self.norm in ("batch", "instance"), f"norm must be 'batch' or 'instance', got '{self.norm}'")
+        check(
+            self.upsample in ("transposed", "nearest"),
+            f"upsample must be 'transposed' or 'nearest', got '{self.upsample}'",
+        )
         check(self.patch_layers >= -1, f"patch_layers must be -1 (auto) or an integer >= 0, got {self.patch_layers}")
+        check(self.patch_last_stride in (1, 2), f"patch_last_stride must be 1 or 2, got {self.patch_last_stride}")
         check(
             self.gan_loss in losses.GAN_LOSSES,
             f"gan_loss must be one of {', '.join(losses.GAN_LOSSES)}, got '{self.gan_loss}'",
@@ -123,10 +131,10 @@ class CycleGAN(GenerativeModel):
         c = config
         ca, h, w = c.shape_a
         cb = c.shape_b[0]
-        self.g_ab = ResnetGenerator(ca, cb, (h, w), c.ngf, c.n_blocks, c.norm)
-        self.g_ba = ResnetGenerator(cb, ca, (h, w), c.ngf, c.n_blocks, c.norm)
-        self.d_a = PatchGAN(ca, (h, w), c.ndf, c.patch_layers, c.norm)
-        self.d_b = PatchGAN(cb, (h, w), c.ndf, c.patch_layers, c.norm)
+        self.g_ab = ResnetGenerator(ca, cb, (h, w), c.ngf, c.n_blocks, c.norm, c.upsample)
+        self.g_ba = ResnetGenerator(cb, ca, (h, w), c.ngf, c.n_blocks, c.norm, c.upsample)
+        self.d_a = PatchGAN(ca, (h, w), c.ndf, c.patch_layers, c.norm, c.patch_last_stride)
+        self.d_b = PatchGAN(cb, (h, w), c.ndf, c.patch_layers, c.norm, c.patch_last_stride)
         self.pool_a = ImagePool(c.pool_size)  # generated A images G_BA(b), shown to D_A
         self.pool_b = ImagePool(c.pool_size)  # generated B images G_AB(a), shown to D_B
 
@@ -187,7 +195,7 @@ class CycleGAN(GenerativeModel):
         """G_AB (direction 'AtoB') or G_BA ('BtoA') on images (B, C, H, W), uint8 or float in [0, 1] -> [0, 1]."""
         check_direction(direction)
         g = self.g_ab if direction == "AtoB" else self.g_ba
-        return to_unit(g(to_signed(self.as_images(images, self.input_shape(direction)))))
+        return to_unit(in_chunks(g, to_signed(self.as_images(images, self.input_shape(direction)))))
 
     @torch.no_grad()
     def preview(self, batch, generator):

@@ -13,7 +13,10 @@ reference code), so lambda_L1 = 100 weighs it as in the paper. Adam, lr 2e-4, be
 
 Data: a paired ImageData; a batch's ``.x`` is side A and ``.pair`` side B. ``direction='AtoB'``
 translates A into B (edges2fashion: edges -> garment; maps: aerial -> map); 'BtoA' the reverse.
-Dropout in the innermost decoder layers is the only noise (the paper's z); it is active in
+The generator is the paper's U-Net (``g_arch='unet'``) or the same U-Net laid out with nearest-neighbour
+upsampling at the output (``'unet-upsample'``, see ``translation_blocks.UNetUpsample``); the PatchGAN's
+widest conv has stride 1 (the paper's 70x70 patches) or 2 (``patch_last_stride=2``: 94x94 patches from
+the same weights at a quarter of the cost). Dropout is the only noise (the paper's z); it is active in
 training only, so ``translate`` (in eval mode) is deterministic.
 """
 
@@ -27,9 +30,19 @@ from .. import losses
 from ..errors import GenlabError
 from .base import GenerativeModel, check, check_rates, g_and_d_optimizers
 from .capabilities import DIRECTIONS, Translator, check_direction
-from .translation_blocks import PatchGAN, UNet, linear_decay_schedulers, preview_rows, to_signed, to_unit
+from .translation_blocks import (
+    PatchGAN,
+    UNet,
+    UNetUpsample,
+    in_chunks,
+    linear_decay_schedulers,
+    preview_rows,
+    to_signed,
+    to_unit,
+)
 
 NORMS = ("batch", "instance")
+G_ARCHS = ("unet", "unet-upsample")
 
 
 @dataclass
@@ -39,12 +52,15 @@ class Pix2PixConfig:
     image_shape: tuple[int, int, int] = (1, 28, 28)  # (C, H, W) of side A (a batch's .x), set from the data
     pair_channels: int = 0  # channels of side B (a batch's .pair); 0: the same as side A
     direction: str = "AtoB"  # 'AtoB': A is the input and B the target; 'BtoA' the reverse
+    g_arch: str = "unet"  # 'unet' (the paper's) or 'unet-upsample' (see translation_blocks.UNetUpsample)
     ngf: int = 32  # generator width of the first layer (paper: 64), doubling per layer up to 8 ngf
     ndf: int = 32  # discriminator width of the first layer (paper: 64)
     norm: str = "batch"  # 'batch' (paper) or 'instance', in both networks
     dropout: float = 0.5  # dropout rate in the innermost decoder layers (training only)
-    dropout_layers: int = -1  # decoder layers with dropout, innermost first; -1: min(3, depth // 2) (paper: 3 of 8)
+    dropout_layers: int = -1  # layers with dropout, innermost first; -1: 'unet' min(3, depth // 2) (paper: 3 of
+    # 8 decoder layers), 'unet-upsample' every encoder layer of width 8 ngf and the decoder layers meeting them
     patch_layers: int = -1  # stride-2 layers of the PatchGAN; -1: receptive field <= half the side (see blocks)
+    patch_last_stride: int = 1  # stride of the PatchGAN's widest conv: 1 (the paper's 70x70) or 2
     gan_loss: str = "nonsaturating"  # 'nonsaturating' (the paper's BCE), 'lsgan', 'hinge' or 'minimax'
     lambda_l1: float = 100.0  # weight of the L1 term
     lr_g: float | None = None  # Adam learning rate of G; None: --set lr, else 2e-4
@@ -65,6 +81,7 @@ class Pix2PixConfig:
         )
         check(self.pair_channels >= 0, f"pair_channels must be an integer >= 0, got {self.pair_channels}")
         check(self.direction in DIRECTIONS, f"direction must be 'AtoB' or 'BtoA', got '{self.direction}'")
+        check(self.g_arch in G_ARCHS, f"g_arch must be one of {', '.join(G_ARCHS)}, got '{self.g_arch}'")
         check(self.ngf >= 1 and self.ndf >= 1, f"ngf and ndf must be integers >= 1, got {self.ngf}, {self.ndf}")
         check(self.norm in NORMS, f"norm must be 'batch' or 'instance', got '{self.norm}'")
         check(0 <= self.dropout < 1, f"dropout must be a number in [0, 1), got {self.dropout}")
@@ -72,6 +89,7 @@ class Pix2PixConfig:
             self.dropout_layers >= -1, f"dropout_layers must be -1 (auto) or an integer >= 0, got {self.dropout_layers}"
         )
         check(self.patch_layers >= -1, f"patch_layers must be -1 (auto) or an integer >= 0, got {self.patch_layers}")
+        check(self.patch_last_stride in (1, 2), f"patch_last_stride must be 1 or 2, got {self.patch_last_stride}")
         check(
             self.gan_loss in losses.GAN_LOSSES,
             f"gan_loss must be one of {', '.join(losses.GAN_LOSSES)}, got '{self.gan_loss}'",
@@ -113,9 +131,12 @@ class Pix2Pix(GenerativeModel):
         super().__init__(config)
         c_in, h, w = config.input_shape
         c_out = config.output_shape[0]
-        self.generator = UNet(c_in, c_out, (h, w), config.ngf, config.norm, config.dropout, config.dropout_layers)
+        unet = UNet if config.g_arch == "unet" else UNetUpsample
+        self.generator = unet(c_in, c_out, (h, w), config.ngf, config.norm, config.dropout, config.dropout_layers)
         # D sees (input, output) concatenated on channels
-        self.discriminator = PatchGAN(c_in + c_out, (h, w), config.ndf, config.patch_layers, config.norm)
+        self.discriminator = PatchGAN(
+            c_in + c_out, (h, w), config.ndf, config.patch_layers, config.norm, config.patch_last_stride
+        )
 
     # ---- training ----
     def networks(self):
@@ -185,7 +206,7 @@ class Pix2Pix(GenerativeModel):
         """
         if direction is not None:
             check_direction(direction, self.directions)
-        return to_unit(self.generator(to_signed(self.as_images(images, self.config.input_shape))))
+        return to_unit(in_chunks(self.generator, to_signed(self.as_images(images, self.config.input_shape))))
 
     @torch.no_grad()
     def preview(self, batch, generator):
