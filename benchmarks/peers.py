@@ -228,12 +228,14 @@ def run_peer(
     images: int,
     batch_size: int,
     echo_every: int = 50,
+    on_mark=None,
 ) -> dict:
     """Run ``script ARGS`` in this process (cwd ``workdir``) until ``images`` training images; return the marks.
 
     ``batch_line``: a regular expression matching the script's per-batch log line (one per training
-    batch). Returns the time of each batch line, the script's globals, the networks' initial weights
-    (state dicts of every ``nn.Module`` global when the first Adam optimiser is built) and peak RSS.
+    batch); ``on_mark(n)``, if given, is called after the n-th one. Returns the time of each batch
+    line, the script's globals, the networks' initial weights (state dicts of every ``nn.Module``
+    global when the first Adam optimiser is built) and peak RSS.
     """
     import torch
 
@@ -255,6 +257,8 @@ def run_peer(
                 state["cpu"].append(time.process_time())
                 state["globals"] = sys._getframe(1).f_globals  # the script's module (print is C code)
                 n = len(state["marks"])
+                if on_mark is not None:
+                    on_mark(n)
                 if n % echo_every == 0 or n == 1:
                     real_stdout.write(f"[peer] batch {n}: {text.strip()}\n")
                     real_stdout.flush()
