@@ -365,7 +365,7 @@ def flops_per_image(r: dict) -> float:
     sides: pix2pix G once and D three times (real, fake for D, fake for G); CycleGAN each G three
     times (translation, cycle, identity) and each D three times."""
     f = r["forward_flops"]
-    if r["side"].endswith("p2p"):
+    if peer_of(r["side"]) == "p2p":
         return f["generator"] + 3 * f["discriminator"]
     return 3 * sum(v for k, v in f.items() if k.lower().startswith("g")) + 3 * sum(
         v for k, v in f.items() if k.lower().startswith("d")
@@ -416,6 +416,8 @@ def main():
 def _write(out: Path, result: dict, args) -> None:
     summary = {}
     runs = result["runs"]
+    for r in runs:
+        r["flops_per_image"] = flops_per_image(r)
     for peer, mine in [(p, side) for p, sides in PAIRS.items() for side in sides[1:]]:
         for a in [r for r in runs if r["side"] == mine]:
             b = next((r for r in runs if r["side"] == peer and r["round"] == a["round"]), None)

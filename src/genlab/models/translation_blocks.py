@@ -145,8 +145,9 @@ class UpsampleConv(nn.Module):
     the size (zero padding ``kernel // 2`` before, ``(kernel - 1) // 2`` after): a drop-in for a stride-2
     ConvTranspose2d called with ``output_size`` (Odena et al. 2016, "Deconvolution and Checkerboard Artifacts").
 
-    The upsampling runs channels-last: PyTorch's NCHW nearest kernel is several times slower on a CPU
-    for small maps (same values).
+    The upsampling runs channels-last (PyTorch's NCHW nearest kernel is several times slower on a CPU
+    for small maps; same values) and the conv gets the result back in the standard layout, so the
+    layers after it keep theirs.
     """
 
     def __init__(self, c_in: int, c_out: int, kernel: int = 3, bias: bool = True):
@@ -157,7 +158,7 @@ class UpsampleConv(nn.Module):
 
     def forward(self, x: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
         x = nn.functional.interpolate(x.contiguous(memory_format=torch.channels_last), size=output_size)
-        return self.conv(self.pad(x))
+        return self.conv(self.pad(x.contiguous()))
 
 
 class UNetUpsample(nn.Module):
