@@ -365,6 +365,7 @@ def main():
     ap.add_argument("--work", default="/tmp/genlab_dcgan_vs_peers")
     ap.add_argument("--out", default=str(HERE / "results" / "dcgan_vs_peers.json"))
     ap.add_argument("--fresh", action="store_true")
+    ap.add_argument("--nice", type=int, default=10, help="niceness added for each side's process")
     ap.add_argument("--note", default="")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--round", type=int, default=0, help=argparse.SUPPRESS)
@@ -391,7 +392,7 @@ def main():
                         print("[bench] genlab-default-time needs the pg run of the round; skipped")
                         continue
                     options += ["--seconds", str(pg[0]["wall_s_to_last_batch"])]
-                r = peers.run_side(__file__, side, rnd, images, options, args.work, args.threads)
+                r = peers.run_side(__file__, side, rnd, images, options, args.work, args.threads, args.nice)
                 r["images_asked"] = images
                 result["runs"].append(r)
                 print(
