@@ -269,7 +269,8 @@ def plot(curves: dict, path: Path) -> None:
             for published, source in marks:
                 ax.axhline(published, ls=":", lw=0.8, color="grey")
                 last = max(published, last + gap)
-                ax.text(0.01, last, f"{published}: {source}", fontsize=6, va="bottom", transform=ax.get_yaxis_transform())
+                label = f"{published}: {source}"
+                ax.text(0.01, last, label, fontsize=6, va="bottom", transform=ax.get_yaxis_transform())
         ax.set(xlabel="CPU hours of training (points: epochs)", ylabel=titles[key][0], title=titles[key][1])
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
