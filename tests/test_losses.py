@@ -205,7 +205,7 @@ def test_cycle_distances_by_hand():
     assert torch.isclose(losses.cycle_loss(t, x, "l2"), torch.tensor((0.04 + 9 + 1) / 4))
     # smooth-l1, beta 0.5: 0, 0.2^2 / 1 = 0.04, 3 - 0.25, 1 - 0.25
     assert torch.isclose(losses.identity_loss(t, x, "smooth-l1", 0.5), torch.tensor((0.04 + 2.75 + 0.75) / 4))
-    # and torch's own smooth L1 (the same definition)
+    # torch's smooth L1, which genlab calls, on a larger case
     y = torch.randn(3, 1, 5, 7)
     ref = torch.nn.functional.smooth_l1_loss(y, torch.zeros_like(y), beta=0.3)
     assert torch.isclose(losses.smooth_l1_loss(y, torch.zeros_like(y), 0.3), ref)

@@ -231,18 +231,17 @@ def l1_loss(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def l2_loss(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """mean (x - target)^2 over every element."""
-    return (x - target).pow(2).mean()
+    return F.mse_loss(x, target)
 
 
 def smooth_l1_loss(x: torch.Tensor, target: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
-    """Smooth L1 (Girshick 2015, Fast R-CNN eq. 3, with a width beta), mean over every element.
+    """Smooth L1 (Girshick 2015, Fast R-CNN eq. 3, with a width beta), mean over every element: torch's.
 
     d = x - target:  d^2 / (2 beta) where |d| < beta, else |d| - beta / 2. Its gradient d / beta goes to
     zero with the error (an L1 term pushes back with the same strength however small the error) and
     is the L1 term's +-1 beyond beta.
     """
-    d = (x - target).abs()
-    return torch.where(d < beta, d.pow(2) / (2 * beta), d - beta / 2).mean()
+    return F.smooth_l1_loss(x, target, beta=beta)
 
 
 DISTANCES = ("l1", "l2", "smooth-l1")
