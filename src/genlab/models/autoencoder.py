@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import torch
 
 from .. import losses
-from ..data.base import to_float
 from .base import GenerativeModel, check, standard_normal
 from .blocks import build_decoder, build_encoder
 from .capabilities import Encoder, LatentModel, Sampler
+from .latent_prior import training_codes
 
 
 @dataclass
@@ -81,8 +81,7 @@ class Autoencoder(GenerativeModel):
             return
         was_training = self.training
         self.eval()
-        idx = torch.linspace(0, len(data) - 1, min(len(data), 10_000)).long()
-        z = torch.cat([self.encode(to_float(data.images[i]).to(self.device)) for i in idx.split(1000)]).double()
+        z = training_codes(self.encode, data, self.device, limit=10_000)
         cov = torch.cov(z.T).reshape(z.shape[1], z.shape[1]) + 1e-6 * torch.eye(
             z.shape[1], dtype=z.dtype, device=z.device
         )

@@ -25,6 +25,11 @@ VAE is frozen and a second, fully connected VAE is fitted on its latent codes z 
 Gaussian likelihood whose variance gamma^2 is learned; new images are u ~ N(0, I) decoded by the
 second VAE into z, then by the first into x. The prior of the first VAE is thus replaced by the
 distribution its codes really have, which closes the "holes" that prior samples fall into.
+
+``prior = "gmm"`` closes them the other way (Ghosh et al. 2020, "From variational to deterministic
+autoencoders", ex-post density estimation): after every epoch a mixture of ``prior_components``
+full-covariance Gaussians is fitted by EM to the posterior means of the training images, and new
+images decode its draws. Training, the ELBO and every likelihood figure are those of the N(0, I) VAE.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from .. import losses
 from .base import DEFAULT_LR, GenerativeModel, adam, check, standard_normal
 from .blocks import build_decoder, build_encoder, mlp
 from .capabilities import Encoder, GaussianPosterior, LatentModel, Sampler
+from .latent_prior import GaussianMixturePrior, training_codes
 
 
 @dataclass
@@ -64,6 +70,8 @@ class VAEConfig:
     second_stage_start: int = 0  # > 0: the 2-stage VAE; from this step on, fit a second VAE on the codes
     second_hidden: tuple[int, ...] = (1024, 1024)  # widths of the second VAE's MLPs (Dai & Wipf: 3 x 1024)
     second_latent_dim: int = 0  # latent size of the second VAE; 0 = latent_dim
+    prior: str = "standard"  # sampling: 'standard' N(0, I), or 'gmm' fitted to the codes (Ghosh et al. 2020)
+    prior_components: int = 10  # Gaussians of the 'gmm' sampling distribution (full covariances)
 
     def __post_init__(self):
         check(self.arch in ("conv", "mlp"), f"arch must be 'conv' or 'mlp', got '{self.arch}'")
@@ -92,6 +100,12 @@ class VAEConfig:
         )
         check(self.second_latent_dim >= 0, f"second_latent_dim must be an integer >= 0, got {self.second_latent_dim}")
         check(not (self.tc and self.capacity_max > 0), "tc and capacity_max are two different objectives; set one")
+        check(self.prior in ("standard", "gmm"), f"prior must be 'standard' or 'gmm', got '{self.prior}'")
+        check(self.prior_components >= 1, f"prior_components must be an integer >= 1, got {self.prior_components}")
+        check(
+            not (self.prior == "gmm" and self.second_stage_start > 0),
+            "prior = 'gmm' and second_stage_start are two ways to sample the codes; set one",
+        )
         check(self.tc_estimator in ("mws", "mss"), f"tc_estimator must be 'mws' or 'mss', got '{self.tc_estimator}'")
         check(self.dataset_size >= 0, f"dataset_size must be an integer >= 0, got {self.dataset_size}")
         check(
@@ -140,6 +154,9 @@ class VAE(GenerativeModel):
         self.stage2 = None
         if config.second_stage_start > 0:
             self.stage2 = SecondStage(d, tuple(config.second_hidden), config.second_latent_dim or d)
+        self.fitted_prior = None
+        if config.prior == "gmm":  # refitted to the training codes after every epoch
+            self.fitted_prior = GaussianMixturePrior(config.prior_components, d)
 
     def configure_optimizers(self, train):
         if self.stage2 is None:
@@ -230,17 +247,32 @@ class VAE(GenerativeModel):
         return {k: v.detach() for k, v in out.items()}
 
     @torch.no_grad()
+    def on_epoch_end(self, data) -> None:
+        """prior = 'gmm': fit the mixture to the posterior means of the training images."""
+        if self.fitted_prior is None:
+            return
+        was = self.training
+        self.eval()
+        self.fitted_prior.fit(training_codes(self.encode, data, self.device))
+        self.train(was)
+
+    @torch.no_grad()
     def sample_latent(self, n, generator=None):
-        """Codes of new images: N(0, I) draws, or, once a second stage is fitted, its decoded draws."""
+        """Codes of new images: N(0, I) draws; once fitted, the mixture's draws or the second stage's decoded ones."""
+        if self.fitted_prior is not None and int(self.fitted_prior.fitted) > 0:
+            return self.fitted_prior.sample(n, generator)
         if self.stage2 is not None and int(self.stage2.steps) > 0:
             inner = self.config.second_latent_dim or self.config.latent_dim
             return self.stage2.decoder(standard_normal(n, inner, generator, self.device))
         return standard_normal(n, self.config.latent_dim, generator, self.device)
 
     def latent_scale(self):
-        return None  # the prior is N(0, I)
+        """None for the N(0, I) prior; the fitted mixture's mean and per-dimension std otherwise."""
+        if self.fitted_prior is not None and int(self.fitted_prior.fitted) > 0:
+            return self.fitted_prior.moments()
+        return None
 
     @torch.no_grad()
     def sample(self, n, generator=None, labels=None):
-        """Decode n draws of the prior N(0, I): new images, (n, C, H, W) in [0, 1]."""
+        """Decode n draws of :meth:`sample_latent`: new images, (n, C, H, W) in [0, 1]."""
         return self.decode(self.sample_latent(n, generator))
