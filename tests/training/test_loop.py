@@ -32,6 +32,27 @@ def test_batches_are_seeded_and_cover_each_epoch(digits_data):
     assert torch.equal(again.next().index, a.next().index)
 
 
+@pytest.mark.parametrize("small", [True, False])
+def test_a_batch_is_its_rows_as_floats(small, monkeypatch):
+    """Images, paired images and labels of a batch are the rows it names, the images scaled to [0, 1]."""
+    from genlab.data.base import ImageData
+    from genlab.training import batches
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (50, 2, 3, 4), dtype=torch.uint8, generator=g)
+    pair = torch.randint(0, 256, (50, 1, 3, 4), dtype=torch.uint8, generator=g)
+    data = ImageData("rows", images, torch.arange(50) * 7, pair=pair)
+    if not small:  # a set too large to hold on the device: gathered on the host, then moved
+        monkeypatch.setattr(batches, "HELD_ELEMENTS", images.numel() - 1)
+    stream = batches.Batches(data, 16, seed=1)
+    assert (stream._x is None) != small
+    b = stream.next()
+    idx = b.index.tolist()
+    assert torch.equal(b.x, torch.stack([images[i] for i in idx]).float() / 255)
+    assert torch.equal(b.pair, torch.stack([pair[i] for i in idx]).float() / 255)
+    assert b.y.tolist() == [7 * i for i in idx]
+
+
 @pytest.mark.parametrize("name", ["ae", "vae"])
 def test_resume_is_exact(tmp_path, digits_data, name):
     train, test = digits_data

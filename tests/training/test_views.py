@@ -66,12 +66,12 @@ def test_cuda_training_with_bf16_autocast(digits_data):
 
 @pytest.mark.slow
 def test_compiled_training_matches_eager(digits_data):
-    """An AE (no noise: compiled graphs draw theirs from inductor's own generator) trains alike compiled."""
+    """A VAE trains alike compiled: the same steps, its reparameterisation noise the same draws as in eager mode."""
     train, _ = digits_data
     runs = []
     for compile in (False, True):
         torch.manual_seed(0)
-        m = build_model("ae", image_shape=(1, 8, 8), arch="mlp", hidden=(16,), latent_dim=2)
+        m = build_model("vae", image_shape=(1, 8, 8), arch="mlp", hidden=(16,), latent_dim=2)
         fit(m, train, TrainConfig(steps=3, batch_size=32, device="cpu", compile=compile), quiet=True)
         runs.append(m.state_dict())
     for k in runs[0]:

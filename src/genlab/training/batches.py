@@ -12,6 +12,8 @@ import torch
 
 from ..data.base import ImageData, to_float
 
+HELD_ELEMENTS = 400_000_000  # a set up to this many values is held on the device whole (see Batches)
+
 
 @dataclass
 class Batch:
@@ -47,7 +49,7 @@ class Batches:
         # enough, so that a batch is one gather and its conversion to float; larger sets move batch by
         # batch. (A float copy of the whole set would cost 4 bytes a pixel to save a conversion of
         # one batch, microseconds.)
-        small = data.images.numel() <= 400_000_000
+        small = data.images.numel() <= HELD_ELEMENTS
         self._x = data.images.to(self.device) if small else None
         self._pair = data.pair.to(self.device) if small and data.pair is not None else None
         self._y = data.labels.to(self.device) if data.labels is not None else None
@@ -68,14 +70,16 @@ class Batches:
 
     def gather(self, idx: torch.Tensor) -> Batch:
         d = self.data
+        # index_select copies whole rows (a memcpy each); x[idx] runs the general indexing kernel element
+        # by element: 69 against 4 microseconds for 128 Fashion-MNIST images on one CPU thread
         if self._x is not None:
             dev_idx = idx.to(self.device)
-            x = to_float(self._x[dev_idx])
-            pair = to_float(self._pair[dev_idx]) if self._pair is not None else None
+            x = to_float(self._x.index_select(0, dev_idx))
+            pair = to_float(self._pair.index_select(0, dev_idx)) if self._pair is not None else None
         else:
-            x = to_float(d.images[idx].to(self.device))
-            pair = to_float(d.pair[idx].to(self.device)) if d.pair is not None else None
-        y = self._y[idx.to(self.device)] if self._y is not None else None
+            x = to_float(d.images.index_select(0, idx).to(self.device))
+            pair = to_float(d.pair.index_select(0, idx).to(self.device)) if d.pair is not None else None
+        y = self._y.index_select(0, idx.to(self.device)) if self._y is not None else None
         return Batch(x, y, pair, idx)
 
     def state(self) -> dict[str, int]:

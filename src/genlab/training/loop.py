@@ -186,6 +186,9 @@ def _setup(model, data, train, run_dir, test_data, quiet, config) -> _Training:
         from torch._inductor import config as inductor
 
         inductor.layout_optimization = False
+        # the noise (a VAE's reparameterisation, a GAN's z) from torch's own generator, as in eager mode: a
+        # compiled run follows the eager run's trajectory and its seed, instead of inductor's random stream
+        inductor.fallback_random = True
         for net in model.networks().values():
             net.compile()
     amp = (train.amp and device.type == "cuda") or (train.amp_cpu and device.type == "cpu")
