@@ -1,26 +1,37 @@
 """Speed-ups for the VAE step on a CPU, each measured against the plain step in one interleaved run.
 
     python benchmarks/vae_speedups.py --rounds 5 --steps 150 --threads 2
+    python benchmarks/vae_speedups.py --variants fp32,bf16,bf16-weights --rounds 3 --steps 100 --threads 1
 
 The model is pythae's default VAE MLP (784-512-16, Gaussian likelihood) on Fashion-MNIST, batch 128,
-Adam 1e-3, as in ``vae_vs_pythae.py``. Variants of one training step:
+Adam 1e-3, as in ``vae_vs_pythae.py``. Variants of one training step (``--variants``, default all):
 
-- ``fp32``: genlab's step as it is (the reference);
+- ``fp32``: genlab's step as it is (``model.train_step``, fused Adam; the reference);
+- ``fp32-foreach``: the same with torch's multi-tensor ("foreach") Adam in place of the fused kernel;
 - ``bf16``: the forward pass under CPU bf16 autocast (AVX-512 BF16 / AMX kernels where the CPU has
   them), float32 out, backward accumulation and Adam in float32 (``genlab.training.views.Autocast``);
-- ``compile``: the model's objective compiled with ``torch.compile`` (inductor, C++ on CPU);
-- ``bf16+compile``: both.
+- ``bf16-weights``: bf16 copies of the weights kept between steps (refreshed from the float32 weights
+  after each Adam step, in place) and used by the forward and backward passes, their gradients copied
+  into the float32 weights' gradient buffers; autocast re-casts every weight each step instead;
+- ``compile``: the model's objective compiled with ``torch.compile`` (inductor, C++ on CPU), the
+  noise drawn from torch's generator as in eager mode (``fallback_random``, as ``fit`` sets it);
+- ``bf16+compile``: both;
+- ``bf16+compile-step``: the objective and the optimiser's step both compiled;
+- ``bf16+compile-whole``: the whole step (forward, backward under compiled autograd, Adam) as one
+  compiled function;
+- ``bf16+autotune``: the objective compiled with ``mode="max-autotune-no-cudagraphs"`` (inductor may
+  pick its own GEMM templates).
 
-Timing: after a warm-up (compilation included), rounds of ``--steps`` steps, the variants taking
-turns in every round (fp32, bf16, compile, ... then again), so that a machine shared with other jobs
-slows them alike; the ratio of each round's time to the fp32 time of the same round, its median over
-the rounds, and the process CPU time are reported. Quality: each variant is then trained from the
-same weights for ``--epochs`` epochs and the test loss (the objective on the 10k test images, noise
-seeded, in float32) compared with fp32's. A variant is worth keeping only where it is faster and its
-test loss holds (within ``--loss-tolerance``, relative).
+Timing: after a warm-up (compilation included: its CPU seconds are reported), rounds of ``--steps``
+steps, the variants taking turns in every round, so that a machine shared with other jobs slows them
+alike; the ratio of each round's time to the fp32 time of the same round, its median over the rounds,
+and the ratio of the summed process CPU time are reported. Quality: each variant then trains from the
+same weights with its own step for ``--epochs`` epochs (same seed, same data order) and the test loss
+(the objective on the 10k test images, noise seeded, in float32) is compared with fp32's. A variant is
+worth keeping only where it is faster and its test loss holds (within ``--loss-tolerance``, relative).
 
 Also measured: the per-epoch validation pass (10k test images) at its chunk of 1000 against one pass
-of 10k under inference_mode, and the log line's host synchronisation.
+of 10k under inference_mode.
 """
 
 from __future__ import annotations
@@ -37,11 +48,22 @@ import torch
 import genlab
 from genlab.data import load_dataset
 from genlab.models import build_model
-from genlab.training import TrainConfig, fit, views
+from genlab.models.base import adam
+from genlab.training import views
 from genlab.training.batches import Batches
 from genlab.training.loop import validate
 
-VARIANTS = ("fp32", "bf16", "compile", "bf16+compile")
+VARIANTS = (
+    "fp32",
+    "fp32-foreach",
+    "bf16",
+    "bf16-weights",
+    "compile",
+    "bf16+compile",
+    "bf16+compile-step",
+    "bf16+compile-whole",
+    "bf16+autotune",
+)
 
 
 def vae():
@@ -51,58 +73,138 @@ def vae():
     )
 
 
-def prepared(variant: str, weights: dict):
+def prepared(variant: str, weights: dict, train, seed: int = 0):
+    """(model, step): ``step()`` runs one training step of ``variant`` on the next batch."""
+    from torch._inductor import config as inductor
+
+    inductor.fallback_random = True  # compiled graphs draw the same noise as eager ones
     model = vae()
     model.load_state_dict(weights)
-    if "compile" in variant:
-        model.compile()
-    if "bf16" in variant:
-        model.replica = views.Autocast(model, "cpu")  # the step runs the objective through it
-    return model
+    model.train()
+    batches = Batches(train, 128, seed=seed)
+    if variant == "fp32-foreach":
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=True)
+    else:
+        opt = adam(model.parameters(), lr=1e-3)
+    bf16 = variant.startswith("bf16")
+    objective = views.Autocast(model, "cpu") if bf16 else model
+    if variant == "bf16-weights":
+        return model, _bf16_weights_step(model, opt, batches)
+    if "compile" in variant or "autotune" in variant:
+        mode = "max-autotune-no-cudagraphs" if "autotune" in variant else None
+        if variant == "bf16+compile-whole":
+            return model, _whole_step(objective, opt, batches)
+        model.compile(mode=mode)
+    opt_step = torch.compile(opt.step) if variant == "bf16+compile-step" else opt.step
+    count = [0]
+
+    def step():
+        out = objective(batches.next().x, count[0])
+        opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        opt_step()
+        count[0] += 1
+        return out
+
+    return model, step
 
 
-def run_steps(model, opt, batches, n: int) -> tuple[float, float]:
+def _bf16_weights_step(model, opt, batches):
+    """Forward and backward on bf16 copies of the weights; Adam on the float32 weights; copies refreshed."""
+    from torch.func import functional_call
+
+    names = [n for n, _ in model.named_parameters()]
+    params = [p for _, p in model.named_parameters()]
+    copies = [p.detach().to(torch.bfloat16).requires_grad_() for p in params]
+    for p in params:
+        p.grad = torch.zeros_like(p)
+    count = [0]
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # activations in bf16; the weights are already
+            out = functional_call(model, dict(zip(names, copies)), (batches.next().x, count[0]))
+        out = views._float32(out)
+        for c in copies:
+            c.grad = None
+        out["loss"].backward()
+        torch._foreach_copy_([p.grad for p in params], [c.grad for c in copies])
+        opt.step()
+        with torch.no_grad():
+            torch._foreach_copy_(copies, params)
+        count[0] += 1
+        return out
+
+    return step
+
+
+def _whole_step(objective, opt, batches):
+    """Forward, backward (compiled autograd) and Adam's step compiled as one function."""
+    torch._dynamo.config.compiled_autograd = True
+
+    def whole(x, step):
+        out = objective(x, step)
+        opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        opt.step()
+        return {k: v.detach() for k, v in out.items()}
+
+    compiled = torch.compile(whole)
+    count = [0]
+
+    def step():
+        out = compiled(batches.next().x, count[0])
+        count[0] += 1
+        return out
+
+    return step
+
+
+def run_steps(step, n: int) -> tuple[float, float]:
     t0, c0 = time.perf_counter(), time.process_time()
-    for step in range(n):
-        model.train_step(batches, {"model": opt}, step)
+    for _ in range(n):
+        step()
     return time.perf_counter() - t0, time.process_time() - c0
 
 
-def timing(train, args, weights) -> dict:
-    models = {v: prepared(v, weights) for v in VARIANTS}
-    opts = {v: m.configure_optimizers(TrainConfig())["model"] for v, m in models.items()}
-    batches = {v: Batches(train, 128, seed=0) for v in VARIANTS}
-    for v in VARIANTS:  # warm-up, compilation included
-        run_steps(models[v], opts[v], batches[v], 20)
-    rounds: dict[str, list] = {v: [] for v in VARIANTS}
+def timing(train, args, weights, variants) -> dict:
+    steps, warmup_cpu = {}, {}
+    for v in variants:  # warm-up, compilation included
+        c0 = time.process_time()
+        steps[v] = prepared(v, weights, train)[1]
+        run_steps(steps[v], 20)
+        warmup_cpu[v] = round(time.process_time() - c0, 2)
+    rounds: dict[str, list] = {v: [] for v in variants}
     for _ in range(args.rounds):
-        for v in VARIANTS:
-            rounds[v].append(run_steps(models[v], opts[v], batches[v], args.steps))
+        for v in variants:
+            rounds[v].append(run_steps(steps[v], args.steps))
     out = {}
-    for v in VARIANTS:
+    for v in variants:
         ratios = [ref[0] / r[0] for r, ref in zip(rounds[v], rounds["fp32"])]
         out[v] = {
             "images_per_s": [round(args.steps * 128 / r[0]) for r in rounds[v]],
+            "cpu_ms_per_step": [round(1e3 * r[1] / args.steps, 3) for r in rounds[v]],
             "speedup_median": round(statistics.median(ratios), 3),
             "speedup_per_cpu_s": round(sum(r[1] for r in rounds["fp32"]) / sum(r[1] for r in rounds[v]), 3),
+            "warmup_cpu_s": warmup_cpu[v],
         }
     return out
 
 
-def quality(train, test, args, weights) -> dict:
+def quality(train, test, args, weights, variants) -> dict:
     out = {}
-    for v in VARIANTS:
-        model = prepared(v, weights)
+    for v in variants:
+        model, step = prepared(v, weights, train)
         torch.manual_seed(0)
-        fit(model, train, TrainConfig(epochs=args.epochs, batch_size=128, lr=1e-3, device="cpu"), quiet=True)
-        model.replica = None
+        for _ in range(args.epochs * (len(train) // 128)):
+            step()
         out[v] = round(validate(model, test, 1000, torch.device("cpu"))["loss"], 4)
         print(f"{v}: test loss {out[v]} after {args.epochs} epoch(s)", flush=True)
     return out
 
 
 def validation(test, weights, repeats: int = 5) -> dict:
-    model = prepared("fp32", weights)
+    model = vae()
+    model.load_state_dict(weights)
     times: dict[str, list] = {"validate (chunks of 1000)": [], "one 10k pass, inference_mode": []}
     x = test.images[:10_000].float() / 255
     for _ in range(repeats):
@@ -124,6 +226,7 @@ def main() -> int:
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--loss-tolerance", type=float, default=0.005)
+    p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, fp32 first: {', '.join(VARIANTS)}")
     p.add_argument("--out", default="benchmarks/results/vae_speedups.json")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -139,16 +242,19 @@ def main() -> int:
         "bf16_kernels": torch.backends.mkldnn.is_available(),
         "load_average_at_start": load,
     }
-    result["timing"] = timing(train, args, weights)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if variants[0] != "fp32" or not set(variants) <= set(VARIANTS):
+        p.error(f"--variants: fp32 first, then any of {', '.join(VARIANTS[1:])}")
+    result["timing"] = timing(train, args, weights, variants)
     print(json.dumps(result["timing"], indent=1), flush=True)
     result["validation_s"] = validation(test, weights)
     print(json.dumps(result["validation_s"]), flush=True)
-    result["test_loss"] = quality(train, test, args, weights)
+    result["test_loss"] = quality(train, test, args, weights, variants)
     ref = result["test_loss"]["fp32"]
     result["keep"] = {
         v: result["timing"][v]["speedup_median"] > 1.05
         and abs(result["test_loss"][v] - ref) <= args.loss_tolerance * abs(ref)
-        for v in VARIANTS[1:]
+        for v in variants[1:]
     }
     result["load_average_at_end"] = Path("/proc/loadavg").read_text().split()[:3] if load else []
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,8 @@ What is compared (one process, same machine, same data, same settings):
 - The loss is the same quantity: 0.5 * sum of squared errors + KL(q(z|x) || N(0, I)) per image,
   averaged over the batch (pythae ``reconstruction_loss="mse"``; genlab ``likelihood="gaussian",
   sigma=1`` without the constant). Checked here on one batch with the same noise: equal to 1e-4.
-- Training: Adam, lr 1e-3, batch 128, the same number of epochs, seed 0, CPU, ``--threads`` threads.
+- Training: Adam, lr 1e-3, batch 128, the same number of epochs, training seed 0 (``--seeds``: the data
+  order and the noise of each library; the initial weights stay the same), CPU, ``--threads`` threads.
   Each library's whole training call is timed, its per-epoch evaluation pass over the 10k test
   images and its writes included:
     pythae  ``TrainingPipeline(...)(train_data=X, eval_data=X_test)`` (float32 arrays in [0, 1]);
@@ -178,7 +179,7 @@ class _EpochClock(TrainingCallback):
         self.logs.append(dict(logs))
 
 
-def run_pythae(train_np, test_np, test_data, latent_dim, epochs, init) -> dict:
+def run_pythae(train_np, test_np, test_data, latent_dim, epochs, init, seed: int = SEED) -> dict:
     p = pythae_vae(latent_dim)
     p.load_state_dict(genlab_to_pythae(init, latent_dim))
     out_dir = tempfile.mkdtemp(prefix="bench_pythae_")
@@ -192,7 +193,7 @@ def run_pythae(train_np, test_np, test_data, latent_dim, epochs, init) -> dict:
         steps_saving=None,
         steps_predict=None,
         no_cuda=True,
-        seed=SEED,
+        seed=seed,
     )
     clock = _EpochClock()
     pipe = TrainingPipeline(training_config=cfg, model=p)
@@ -228,14 +229,24 @@ def run_pythae(train_np, test_np, test_data, latent_dim, epochs, init) -> dict:
 
 
 def run_genlab(
-    train, test, latent_dim, epochs, init, with_run_dir: bool, bf16: bool = False, compile: bool = False
+    train,
+    test,
+    latent_dim,
+    epochs,
+    init,
+    with_run_dir: bool,
+    bf16: bool = False,
+    compile: bool = False,
+    seed: int = SEED,
 ) -> dict:
     g = genlab_vae(latent_dim)
     g.load_state_dict(init)
     run_dir = tempfile.mkdtemp(prefix="bench_genlab_") if with_run_dir else None
     marks = []
     g.on_epoch_end = lambda data: marks.append(time.perf_counter())  # instance hook: just a clock
-    cfg = TrainConfig(epochs=epochs, batch_size=BATCH, lr=LR, seed=SEED, amp_cpu=bf16, compile=compile)
+    if compile:  # inductor compiles in this process, so that its CPU time is counted with the run's
+        importlib.import_module("torch._inductor.config").compile_threads = 1
+    cfg = TrainConfig(epochs=epochs, batch_size=BATCH, lr=LR, seed=seed, amp_cpu=bf16, compile=compile)
     load0 = os.getloadavg()
     c0, t0 = time.process_time(), time.perf_counter()
     fit(g, train, cfg, run_dir=run_dir, test_data=test, quiet=True)
@@ -281,6 +292,12 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=1, help="run the whole order this many times")
     ap.add_argument(
+        "--seeds",
+        default=str(SEED),
+        help="comma-separated training seeds (data order and noise; both libraries start from the same "
+        "weights whatever the seed): each repeat runs the whole order once per seed",
+    )
+    ap.add_argument(
         "--order",
         default="pythae,genlab,genlab-norundir",
         help="comma-separated runs from pythae, genlab (with a run dir), genlab-norundir, genlab-bf16 "
@@ -305,16 +322,17 @@ def main():
     init = initial_weights(args.latent_dim)
     print(f"[bench] same architecture and loss: {same}", flush=True)
 
+    seeds = [int(s) for s in args.seeds.split(",")]
     runs = []
-    for rep in range(args.repeats):
+    for rep, seed in [(rep, seed) for rep in range(args.repeats) for seed in seeds]:
         for name in order:
             print(
-                f"[bench] repeat {rep + 1}/{args.repeats}: {name}, {args.epochs} epochs, "
+                f"[bench] repeat {rep + 1}/{args.repeats}, seed {seed}: {name}, {args.epochs} epochs, "
                 f"load average {os.getloadavg()[0]:.2f}",
                 flush=True,
             )
             if name == "pythae":
-                r = run_pythae(train_np, test_np, test, args.latent_dim, args.epochs, init)
+                r = run_pythae(train_np, test_np, test, args.latent_dim, args.epochs, init, seed)
             else:
                 r = run_genlab(
                     train,
@@ -325,8 +343,9 @@ def main():
                     with_run_dir=(name != "genlab-norundir"),
                     bf16=name.startswith("genlab-bf16"),
                     compile=name.endswith("compile"),
+                    seed=seed,
                 )
-            r["repeat"], r["name"] = rep, name
+            r["repeat"], r["seed"], r["name"] = rep, seed, name
             runs.append(r)
             print(
                 f"[bench] {name}: {r['samples_per_s']:.0f} samples/s ({r['wall_s']:.1f} s wall, "
@@ -343,6 +362,8 @@ def main():
             "samples_per_s_all": [r["samples_per_s"] for r in rs],
             "samples_per_cpu_s_median": statistics.median(r["samples_per_cpu_s"] for r in rs),
             "test_loss_all": [r["test_loss"]["loss"] for r in rs],
+            "test_loss_mean": statistics.mean(r["test_loss"]["loss"] for r in rs),
+            "test_loss_std": statistics.stdev(r["test_loss"]["loss"] for r in rs) if len(rs) > 1 else 0.0,
         }
     for name in GENLAB_RUNS:
         if name in summary and "pythae" in summary:
@@ -365,7 +386,8 @@ def main():
             "batch_size": BATCH,
             "lr": LR,
             "optimizer": "Adam",
-            "seed": SEED,
+            "seed_of_initial_weights": SEED,
+            "training_seeds": seeds,
             "threads": args.threads,
             "repeats": args.repeats,
             "order": order,
