@@ -135,6 +135,15 @@ def genlab(*args: str, log: Path) -> None:
         subprocess.run([sys.executable, "-m", "genlab", *args], check=True, stdout=f, stderr=subprocess.STDOUT)
 
 
+def train_to(settings: list[str], run: Path, steps: int, a: argparse.Namespace, log: Path) -> None:
+    """``genlab train`` a new run (float32) to ``steps``, or resume it there."""
+    if (run / "config.json").exists():
+        genlab("train", "--resume", str(run), "--steps", str(steps), "--quiet", log=log)
+    else:
+        new = ["--steps", str(steps), "--out", str(run), "--device", a.device, "--set", "amp=false", "--quiet"]
+        genlab("train", *settings, *new, log=log)
+
+
 def emit(record: dict) -> None:
     print("RESULT " + json.dumps(record), flush=True)
 
@@ -152,23 +161,7 @@ def run_vae(name: str, root: Path, a: argparse.Namespace) -> None:
             emit({"job": name, "point": label, "skipped": "deadline"})
             return
         t0 = time.time()
-        if (run / "config.json").exists():
-            genlab("train", "--resume", str(run), "--steps", str(steps), "--quiet", log=log)
-        else:
-            genlab(
-                "train",
-                *settings,
-                "--steps",
-                str(steps),
-                "--out",
-                str(run),
-                "--device",
-                a.device,
-                "--set",
-                "amp=false",
-                "--quiet",
-                log=log,
-            )
+        train_to(settings, run, steps, a, log)
         record = {"job": name, "point": label, "steps": steps, "train_s": round(time.time() - t0, 1)}
         record.update(evaluate_samples(run, root / f"{name}_{label}", a, log))
         emit(record)
@@ -208,25 +201,7 @@ def run_dsprites(name: str, root: Path, a: argparse.Namespace) -> None:
     while steps < total and (steps == 0 or time_left() > 1.5 * last + a.metrics_s):
         steps += segment
         t0 = time.time()
-        if steps == segment:
-            genlab(
-                "train",
-                *DSPRITES_SETTINGS[setting],
-                "--seed",
-                seed,
-                "--steps",
-                str(steps),
-                "--out",
-                str(run),
-                "--device",
-                a.device,
-                "--set",
-                "amp=false",
-                "--quiet",
-                log=log,
-            )
-        else:
-            genlab("train", "--resume", str(run), "--steps", str(steps), "--quiet", log=log)
+        train_to([*DSPRITES_SETTINGS[setting], "--seed", seed], run, steps, a, log)
         last = time.time() - t0
         train_s += last
     t0 = time.time()
