@@ -52,7 +52,14 @@ def test_sampling_is_reproducible_with_a_generator():
 def test_vae_gmm_prior_fits_after_an_epoch_saves_and_loads(digits_data, tmp_path):
     train, _ = digits_data
     torch.manual_seed(0)
-    kw = {"image_shape": (1, 8, 8), "arch": "mlp", "latent_dim": 3, "hidden": (16,), "prior": "gmm", "prior_components": 2}
+    kw = {
+        "image_shape": (1, 8, 8),
+        "arch": "mlp",
+        "latent_dim": 3,
+        "hidden": (16,),
+        "prior": "gmm",
+        "prior_components": 2,
+    }
     m = build_model("vae", **kw)
 
     def g():
