@@ -272,7 +272,11 @@ def plot(curves: dict, path: Path) -> None:
                 for (x, y), p in zip(pts, [p for p in points if key in p]):
                     ax.annotate(f"{p['epoch']}", (x, y), fontsize=6, xytext=(2, 2), textcoords="offset points")
         if key == "fid_inception":
-            marks = sorted({(published, source) for _, recipe, _, published, source in FID_ROWS if recipe in curves})
+            first = {}  # one line per published figure, labelled by the first row that cites it
+            for _, recipe, _, published, source in FID_ROWS:
+                if recipe in curves:
+                    first.setdefault(published, source)
+            marks = sorted(first.items())
             low, high = ax.get_ylim()
             gap, last = 0.04 * (high - low), -math.inf  # labels of close lines pushed apart, not overlaid
             for published, source in marks:
