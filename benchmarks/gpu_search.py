@@ -42,10 +42,22 @@ from pathlib import Path
 EPOCH = 468  # Fashion-MNIST batches of 128 in an epoch (the last partial batch dropped)
 S1 = 40 * EPOCH  # first-stage length of the 2-stage VAE jobs: 40 epochs, about 52 CPU-minutes here
 
+# the learned-gamma VAE of Dai & Wipf: a Gaussian likelihood whose std is learned, latent 64
+GAMMA64 = [
+    "--recipe",
+    "vae-fashion",
+    "--set",
+    "latent_dim=64",
+    "--set",
+    "likelihood=gaussian",
+    "--set",
+    "learn_sigma=true",
+]
+SECOND = ["--set", "second_hidden=1024,1024", "--set"]  # + second_stage_start=S
 # Fashion-MNIST VAEs: name -> (genlab train settings, [(label, total steps)] measured at each end)
 VAE_JOBS = {
     "bern32-2stage": (
-        ["--recipe", "vae-fashion", "--set", f"second_stage_start={S1}", "--set", "second_hidden=1024,1024"],
+        ["--recipe", "vae-fashion", *SECOND, f"second_stage_start={S1}"],
         [
             ("e10", 10 * EPOCH),
             ("e20", 20 * EPOCH),
@@ -55,37 +67,11 @@ VAE_JOBS = {
         ],
     ),
     "gamma64-2stage": (
-        [
-            "--recipe",
-            "vae-fashion",
-            "--set",
-            "latent_dim=64",
-            "--set",
-            "likelihood=gaussian",
-            "--set",
-            "learn_sigma=true",
-            "--set",
-            f"second_stage_start={S1}",
-            "--set",
-            "second_hidden=1024,1024",
-        ],
+        [*GAMMA64, *SECOND, f"second_stage_start={S1}"],
         [("e20", 20 * EPOCH), ("e40", S1), ("e40+s20", S1 + 20 * EPOCH), ("e40+s60", S1 + 60 * EPOCH)],
     ),
     "gamma64-2stage-s8": (  # Dai & Wipf's first stage is short next to their second: 8 epochs, then 60
-        [
-            "--recipe",
-            "vae-fashion",
-            "--set",
-            "latent_dim=64",
-            "--set",
-            "likelihood=gaussian",
-            "--set",
-            "learn_sigma=true",
-            "--set",
-            f"second_stage_start={8 * EPOCH}",
-            "--set",
-            "second_hidden=1024,1024",
-        ],
+        [*GAMMA64, *SECOND, f"second_stage_start={8 * EPOCH}"],
         [("e8", 8 * EPOCH), ("e8+s20", 28 * EPOCH), ("e8+s60", 68 * EPOCH)],
     ),
 }
