@@ -36,12 +36,14 @@ def gaussian_nll(
     = ||x - mean||^2 / (2 sigma^2) + D/2 log(2 pi sigma^2); ``constant=False`` drops the last term
     (only right for a fixed sigma: a learned sigma, a scalar tensor, needs it).
     """
-    d = x[0].numel()
     nll = (x - mean).pow(2).flatten(1).sum(1) / (2.0 * sigma**2)
-    if constant:
-        log_var = 2.0 * torch.log(sigma) if isinstance(sigma, torch.Tensor) else 2.0 * math.log(sigma)
-        nll = nll + 0.5 * d * (math.log(2.0 * math.pi) + log_var)
-    return nll
+    return nll + gaussian_log_normalizer(x[0].numel(), sigma) if constant else nll
+
+
+def gaussian_log_normalizer(d: int, sigma: float | torch.Tensor) -> float | torch.Tensor:
+    """D/2 log(2 pi sigma^2): the term of -log N(x; mean, sigma^2 I) that does not depend on x."""
+    log_var = 2.0 * torch.log(sigma) if isinstance(sigma, torch.Tensor) else 2.0 * math.log(sigma)
+    return 0.5 * d * (math.log(2.0 * math.pi) + log_var)
 
 
 def squared_error(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

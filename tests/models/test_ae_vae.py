@@ -217,3 +217,22 @@ def test_two_stage_vae_saves_and_loads_its_second_stage(tmp_path):
         return torch.Generator().manual_seed(0)
 
     assert torch.equal(m.sample(3, g()), m2.sample(3, g()))
+
+
+@pytest.mark.parametrize(
+    "kw", [{}, {"likelihood": "gaussian", "sigma": 0.3}, {"likelihood": "gaussian", "learn_sigma": True}]
+)
+def test_elbo_is_the_full_log_likelihood_minus_the_kl(kw):
+    """The logged ELBO adds the Gaussian's normaliser a fixed sigma leaves out of the training loss."""
+    from genlab import losses
+
+    torch.manual_seed(0)
+    m = build_model("vae", image_shape=(1, 8, 8), arch="mlp", latent_dim=3, hidden=(16,), **kw)
+    x = torch.rand(5, 1, 8, 8)
+    torch.manual_seed(1)
+    out = m.loss(x)
+    torch.manual_seed(1)
+    mu, logvar = m.encoder(x).chunk(2, dim=1)
+    logits = m.decoder(losses.reparameterize(mu, logvar))
+    by_hand = -(m.recon_nll(logits, x).mean() + losses.kl_normal_standard(mu, logvar).sum(1).mean())
+    assert torch.allclose(out["elbo"], by_hand.detach(), rtol=1e-6)

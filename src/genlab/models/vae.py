@@ -208,7 +208,9 @@ class VAE(GenerativeModel):
         logits = self.decoder(z)
         rec = self.recon_nll(logits, x, constant=False).mean()
         kl = losses.kl_normal_standard(mu, logvar).sum(1).mean()
-        nll = rec if self.config.likelihood == "bernoulli" else self.recon_nll(logits, x).mean()
+        nll = rec  # -log p(x|z): a Bernoulli's and a learned sigma's rec already is; a fixed sigma's lacks a constant
+        if self.config.likelihood == "gaussian" and self.log_sigma is None:
+            nll = rec + losses.gaussian_log_normalizer(x[0].numel(), self.config.sigma)
         if self.config.tc:  # beta-TCVAE: MI + beta * TC + dimension-wise KL in place of beta * KL
             n = self.config.dataset_size if self.config.tc_estimator == "mss" else 0
             parts = losses.kl_decomposition(z, mu, logvar, dataset_size=max(n, x.shape[0]) if n else 0)  # N >= M
