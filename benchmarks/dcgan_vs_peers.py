@@ -359,6 +359,7 @@ def main():
     ap.add_argument("--images", type=int, default=9600, help="training images per run (a multiple of 64)")
     ap.add_argument("--images-ex", type=int, default=None, help="for the ex pair (64x64 is slower); default --images")
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--first-round", type=int, default=0, help="start at this round (earlier ones kept)")
     ap.add_argument("--skip", default="", help="comma-separated sides not to run (e.g. genlab-pg-bf16)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--peers-dir", default="/work/peers")
@@ -378,7 +379,7 @@ def main():
     out = Path(args.out)
     result = json.loads(out.read_text()) if out.exists() and not args.fresh else {"runs": []}
     done = {(r["round"], r["side"]) for r in result["runs"]}
-    for rnd in range(args.rounds):
+    for rnd in range(args.first_round, args.rounds):
         for pair in args.pairs.split(","):
             for side in PAIRS[pair]:
                 if (rnd, side) in done or side in args.skip.split(","):
