@@ -220,6 +220,20 @@ def dsprites_markdown(table: dict, seeds: list[int]) -> list[str]:
     for recipe, row in table.items():
         cells = [cell(row[k]["values"]) for k in keys] + [cell([v / 60 for v in row["train_cpu_s"]["values"]], 1)]
         lines.append(f"| `{recipe}` | {', '.join(map(str, seeds))} | " + " | ".join(cells) + " |")
+    return lines + [""] + dsprites_verdict(table)
+
+
+def dsprites_verdict(table: dict) -> list[str]:
+    """Each later recipe against the first (the beta = 1 baseline) on MIG, FactorVAE and DCI: the gap of
+    the means, and whether it exceeds the larger of the two standard deviations over seeds."""
+    (base, base_row), *others = table.items()
+    lines = []
+    for recipe, row in others:
+        for k in ("mig", "factor_vae_score", "dci_disentanglement"):
+            gap = row[k]["mean"] - base_row[k]["mean"]
+            spread = max(row[k]["std"], base_row[k]["std"])
+            verdict = "ahead by more than the spread" if gap > spread else "not ahead by more than the spread"
+            lines.append(f"- `{recipe}` - `{base}`, {k}: {gap:+.3f} (larger std {spread:.3f}): {verdict}")
     return lines
 
 
