@@ -5,20 +5,23 @@
 
 Each point is one epoch of ``genlab.training.fit`` (genlab's default conv VAE, batch 128; genlab's
 default DCGAN, batch 64) on the first fraction f of Fashion-MNIST's 60k training images, in a fresh
-child process, which reports its own peak resident memory (``ru_maxrss``). The
-training data is held in memory as uint8 and, once, as a float32 copy on the device (188 MB for all
-of Fashion-MNIST), so memory grows with the data by 4 bytes per pixel (plus 1 for the uint8 copy)
-and the rest (networks, Adam, activations of one batch) is flat; time per epoch should be linear
-in f. The fit line (least squares) of each is reported with its R^2. ``peak_rss_mb`` is the peak
-from the start of ``fit`` on (Linux's peak resident memory, reset through ``/proc/self/clear_refs``
-just before), the data the fit holds included; ``load_peak_rss_mb`` the peak before it, while the
-whole set that the fraction is cut from was loaded.
+child process, which reports its own peak resident memory (``ru_maxrss``). ``fit`` holds the
+training images as they are stored (uint8, 1 byte a pixel) on the training device (on a CPU, the data
+set's own tensor: no copy) and gathers and converts one batch at a time to float32, so memory should
+grow with the data by the uint8 images alone (7.8 MB per 10k Fashion-MNIST images) and the rest
+(networks, Adam, activations of one batch) stay flat; time per epoch should be linear in f. The fit
+line (least squares) of each is reported with its R^2. ``peak_rss_mb`` is the peak from the start of
+``fit`` on (Linux's peak resident memory, reset through ``/proc/self/clear_refs`` just before), the
+data the fit holds included; ``load_peak_rss_mb`` the peak before it, while the whole set that the
+fraction is cut from was loaded.
 
 ``vae-dsprites`` is the dSprites recipes' network (fully connected 1200-1200, latent 10, batch 64) on
-the first fraction of the 100k-image dSprites training split (64x64 binary images, held as uint8:
-4 KB an image). A set of up to ``training.batches.HELD_ELEMENTS`` pixel values (400M) also gets its
-float32 copy on the device; the whole split (410M values, a 1.6 GB copy) is over it and is
-converted batch by batch instead, so its memory curve rises to 50k images and falls back at 100k.
+the first fraction of the 100k-image dSprites training split (64x64 binary images, uint8: 4 KB an
+image, 410 MB for the split; rendered from 720 sprite patches and cached bit-packed on disk, 377 MB
+for the whole 737,280-image grid, which the metrics read). A set over
+``training.batches.HELD_ELEMENTS`` pixel values (400M; the whole split is 410M) is not moved to the
+training device whole but batch by batch, which on a GPU keeps 410 MB of device memory free; on a CPU
+both paths read the same tensor.
 """
 
 from __future__ import annotations
