@@ -41,9 +41,18 @@ from pathlib import Path
 # recipe -> epochs after which a snapshot is measured (the last is the recipe's length)
 CHECKPOINTS = {
     "gan-ns-fashion": [1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20],
+    "gan-ns-fashion-30": [1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 30],  # gan-ns-fashion's first 20 epochs, then 10
     "gan-mm-fashion": [1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20],
     "vae2-fashion": [2, 5, 8, 10, 14, 20],  # epoch 8 is the vae-fashion recipe (same seed, same steps)
     "vae-gmm-fashion": [2, 5, 10, 15, 20],
+}
+# --only key -> recipe of each Fashion-MNIST row
+FASHION_ROWS = {
+    "gan-ns": "gan-ns-fashion",
+    "gan-ns-30": "gan-ns-fashion-30",
+    "gan-mm": "gan-mm-fashion",
+    "vae2": "vae2-fashion",
+    "vae-gmm": "vae-gmm-fashion",
 }
 # row, recipe, snapshot epoch, published figure (Inception FID), its source
 FID_ROWS = [
@@ -51,8 +60,8 @@ FID_ROWS = [
     ("GAN, minimax", "gan-mm-fashion", 20, 29.6, "Lucic et al. 2018, MM GAN"),
     (
         "GAN, goal: below every GAN of Lucic et al.",
-        "gan-ns-fashion",
-        20,
+        "gan-ns-fashion-30",
+        30,
         21.5,
         "Lucic et al. 2018, WGAN (their best row)",
     ),
@@ -311,8 +320,8 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--only",
         nargs="+",
-        choices=["gan-ns", "gan-mm", "vae2", "vae-gmm", "dsprites", "cgan"],
-        default=["gan-ns", "gan-mm", "vae2", "vae-gmm", "dsprites", "cgan"],
+        choices=[*FASHION_ROWS, "dsprites", "cgan"],
+        default=[*FASHION_ROWS, "dsprites", "cgan"],
     )
     ap.add_argument(
         "--inception",
@@ -328,8 +337,7 @@ def main(argv=None) -> int:
     out_path = Path(args.out)
     saved = json.loads(out_path.read_text()) if out_path.exists() else {}
     curves = saved.get("curves", {})
-    for key in ("gan-ns", "gan-mm", "vae2", "vae-gmm"):
-        recipe = f"{key}-fashion"
+    for key, recipe in FASHION_ROWS.items():
         if key in args.only:
             curves[recipe] = curve(recipe, root / recipe, args.inception, args.upto)
     if "dsprites" in args.only:
