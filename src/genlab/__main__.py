@@ -1,5 +1,8 @@
 import sys
 
 from .cli import main
+from .training import distributed
 
-sys.exit(main())
+code = main()
+distributed.leave(code)  # a torchrun worker ends here, without gloo's teardown
+sys.exit(code)

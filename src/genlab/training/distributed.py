@@ -14,6 +14,7 @@ the same statistics through two differentiable all-reduces.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -51,6 +52,21 @@ def setup(device: torch.device) -> Dist:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def leave(code: int) -> None:
+    """End a torchrun worker with ``code`` without the interpreter's teardown, once a command is done.
+
+    Destroying a gloo process group, explicitly or at interpreter exit, can abort the process
+    ("terminate called without an active exception") or deadlock (its worker threads wait for the GIL
+    to release finished collectives' tensors while the main thread, holding it, joins them; torch
+    2.13), which fails or hangs the whole launch. Every file a command writes is complete and closed
+    when it returns, so the worker flushes its output and exits directly. A no-op outside a group.
+    """
+    if dist.is_available() and dist.is_initialized():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def local_device(device: torch.device, d: Dist) -> torch.device:
