@@ -39,13 +39,17 @@ import time
 from pathlib import Path
 
 # recipe -> epochs after which a snapshot is measured (the last is the recipe's length)
+GAN_EPOCHS = [1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
 CHECKPOINTS = {
-    "gan-ns-fashion": [1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20],
-    "gan-ns-fashion-30": [1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 30],  # gan-ns-fashion's first 20 epochs, then 10
-    "gan-mm-fashion": [1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20],
+    "gan-ns-fashion": GAN_EPOCHS,
+    "gan-ns-fashion-30": [*GAN_EPOCHS, 30],
+    "gan-mm-fashion": GAN_EPOCHS,
     "vae2-fashion": [2, 5, 8, 10, 14, 20],  # epoch 8 is the vae-fashion recipe (same seed, same steps)
     "vae-gmm-fashion": [2, 5, 10, 15, 20],
 }
+# recipe -> the recipe it trains longer (same settings, checked by tests/test_recipes.py): its run and
+# snapshots up to that recipe's length are shared, and the longer one resumes a copy of its run
+CONTINUES = {"gan-ns-fashion-30": "gan-ns-fashion"}
 # --only key -> recipe of each Fashion-MNIST row
 FASHION_ROWS = {
     "gan-ns": "gan-ns-fashion",
@@ -136,9 +140,19 @@ def curve(recipe: str, run: Path, inception: str, upto: int | None) -> list[dict
     """Train to every checkpoint (up to ``upto`` epochs), measure each snapshot: FID against cumulative CPU time."""
     points, cpu, wall = [], 0.0, 0.0
     epochs = [e for e in CHECKPOINTS[recipe] if upto is None or e <= upto]
+    base = CONTINUES.get(recipe, "")
+    shared = CHECKPOINTS[base][-1] if base else 0  # epochs trained once, by the shorter recipe
+    base_run = run.with_name(base) if base else run
     for e in epochs:
-        train_to(recipe, run, e)
-        snap = snapshot_dir(run, e)
+        if e <= shared:
+            train_to(base, base_run, e)
+            snap = snapshot_dir(base_run, e)
+        else:
+            if shared and not run.exists():  # the longer recipe goes on from a copy of the shorter's run
+                train_to(base, base_run, shared)
+                shutil.copytree(base_run, run, symlinks=True)
+            train_to(recipe, run, e)
+            snap = snapshot_dir(run, e)
         seg = json.loads((snap / "segment.json").read_text())
         cpu, wall = cpu + seg["cpu_s"], wall + seg["wall_s"]
         point = {
