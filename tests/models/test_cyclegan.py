@@ -157,6 +157,44 @@ def test_train_step_returns_finite_losses_and_fills_pools():
     assert m.pool_a.count == m.pool_b.count == 6
 
 
+def _calls(m) -> dict[str, int]:
+    """Forward calls of each network during one train_step."""
+    counts = dict.fromkeys(("g_ab", "g_ba", "d_a", "d_b"), 0)
+    for name in counts:
+        getattr(m, name).register_forward_hook(lambda *_, n=name: counts.__setitem__(n, counts[n] + 1))
+    m.train_step(Batches(unpaired_data(), 4, 0), m.configure_optimizers(TrainConfig()), 0)
+    return counts
+
+
+def test_batched_passes_equal_separate_passes_and_only_with_instance_norm():
+    from genlab.models.cyclegan import cycle_update
+
+    data = unpaired_data()
+    steps = {}
+    for batched in (False, True):
+        m = tiny(n_blocks=2)
+        opts = m.configure_optimizers(TrainConfig())
+        a, b = data.images[:4].float() / 127.5 - 1, data.pair[4:8].float() / 127.5 - 1
+        torch.manual_seed(1)  # the pools' draws
+        outs = [cycle_update(m, a, b, opts, "lsgan", batched=batched) for _ in range(3)]
+        with torch.no_grad():  # the trained networks' outputs (not their weights: a conv bias before
+            # instance norm has a zero gradient up to rounding, which Adam turns into steps of any sign)
+            nets = [m.g_ab(a), m.g_ba(b), m.d_a(a), m.d_b(b)]
+        steps[batched] = (outs, nets)
+    for o0, o1 in zip(steps[False][0], steps[True][0], strict=True):
+        assert o0.keys() == o1.keys()
+        for k in o0:
+            assert torch.allclose(o0[k], o1[k], rtol=1e-5, atol=1e-6), k
+    for y0, y1 in zip(steps[False][1], steps[True][1], strict=True):
+        # Adam turns rounding-level gradients into lr-sized steps (lr 2e-4, 3 steps): a few lr apart at most
+        assert torch.allclose(y0, y1, atol=2e-3)
+    # instance norm: G_BA on [b; a] then on G_AB(a), G_AB once on [a; b; G_BA(b)], each D once a update
+    assert _calls(tiny()) == {"g_ab": 1, "g_ba": 2, "d_a": 2, "d_b": 2}
+    # batch norm mixes the images of a call: every pass on its own
+    assert _calls(tiny(norm="batch")) == {"g_ab": 3, "g_ba": 3, "d_a": 3, "d_b": 3}
+    assert _calls(tiny(lambda_identity=0)) == {"g_ab": 2, "g_ba": 2, "d_a": 2, "d_b": 2}
+
+
 @pytest.mark.filterwarnings("ignore:Detected call of")
 def test_lr_is_constant_then_decays_linearly():
     f = linear_decay(100, 0.5)
