@@ -30,6 +30,7 @@ measured in turns, round by round, so that the machine's other load falls on bot
     genlab-default   (b) genlab's ``gan-ns-fashion`` recipe (28x28, its DCGAN, latent 64, EMA), as the
                      peers' default runs above are their own defaults: equal images
     genlab-default-time  (b) the same for the wall-clock time of the pg run of the round
+    genlab-default-time-ex  (b) the same for the wall-clock time of the ex run of the round
 
 genlab trains with ``fit`` and a run directory (metrics, TensorBoard, checkpoint at the end), its
 defaults otherwise (EMA of G, G's update on D's fake batch). Throughput is taken between the 5th and
@@ -75,7 +76,10 @@ PAIRS = {
     "ex": ["ex", "genlab-ex", "genlab-ex-bf16"],
     "default": ["genlab-default"],
     "default-time": ["genlab-default-time"],
+    "default-time-ex": ["genlab-default-time-ex"],
 }
+# (b) at equal wall-clock time: the peer run of the round whose time each such side gets
+TIMED_AGAINST = {"genlab-default-time": "pg", "genlab-default-time-ex": "ex"}
 PEER = {
     "pg": {
         "script": "pytorch-gan/dcgan/dcgan.py",
@@ -355,7 +359,7 @@ def _git(*a) -> str:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--pairs", default="pg,ex,default", help="comma-separated: pg, ex, default")
+    ap.add_argument("--pairs", default="pg,ex,default", help="comma-separated: " + ", ".join(PAIRS))
     ap.add_argument("--images", type=int, default=9600, help="training images per run (a multiple of 64)")
     ap.add_argument("--images-ex", type=int, default=None, help="for the ex pair (64x64 is slower); default --images")
     ap.add_argument("--rounds", type=int, default=1)
@@ -387,12 +391,13 @@ def main():
                 images = args.images_ex if (pair == "ex" and args.images_ex) else args.images
                 options = ["--threads", str(args.threads), "--peers-dir", args.peers_dir, "--work", args.work]
                 options += ["--n-fid", str(args.n_fid)]
-                if side == "genlab-default-time":
-                    pg = [r for r in result["runs"] if r["round"] == rnd and r["side"] == "pg"]
-                    if not pg:
-                        print("[bench] genlab-default-time needs the pg run of the round; skipped")
+                if side in TIMED_AGAINST:
+                    peer = TIMED_AGAINST[side]
+                    ran = [r for r in result["runs"] if r["round"] == rnd and r["side"] == peer]
+                    if not ran:
+                        print(f"[bench] {side} needs the {peer} run of the round; skipped")
                         continue
-                    options += ["--seconds", str(pg[0]["wall_s_to_last_batch"])]
+                    options += ["--seconds", str(ran[0]["wall_s_to_last_batch"])]
                 r = peers.run_side(__file__, side, rnd, images, options, args.work, args.threads, args.nice)
                 r["images_asked"] = images
                 result["runs"].append(r)

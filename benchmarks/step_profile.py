@@ -16,6 +16,12 @@ process just before: a 1024^3 float32 matmul and a float32 3x3 conv (32 x 128 x 
 both at the same thread count. On a machine shared with other jobs the rates move with the load;
 each family's peak is measured next to its profile, so the share is taken under the same load.
 
+Every part is timed twice: wall-clock (``time.perf_counter``) and the process's CPU time (user + system
+of all its threads, ``time.process_time``). On a loaded machine the wall-clock figures include the
+time the process waited for a core, so its shares of peak are lower bounds; the CPU-time figures
+(``parts_cpu_s``, ``achieved_gflops_per_cpu_s``, and the peaks in GFLOP per CPU-second) leave the
+waiting out, and at one thread they are what the kernels reach while they run.
+
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/step_profile.py --threads 1 --steps 10
 
 Results: ``benchmarks/results/step_profile.json``.
@@ -61,23 +67,36 @@ def measured_peaks(reps: int = 5) -> dict:
 
     def best(fn, flops):
         fn()
-        ts = []
+        ts, cs = [], []
         for _ in range(reps):
-            t = time.perf_counter()
+            t, c = clock()
             fn()
-            ts.append(time.perf_counter() - t)
-        return flops / min(ts) / 1e9
+            t1, c1 = clock()
+            ts.append(t1 - t)
+            cs.append(c1 - c)
+        return flops / min(ts) / 1e9, flops / min(cs) / 1e9
 
-    mm = best(lambda: a @ b, 2 * 1024**3)
-    conv = best(lambda: torch.nn.functional.conv2d(x, w, padding=1), 2 * 32 * 128 * 16 * 16 * 128 * 9)
-    return {"matmul_gflops": mm, "conv3x3_gflops": conv}
+    mm, mm_cpu = best(lambda: a @ b, 2 * 1024**3)
+    conv, conv_cpu = best(lambda: torch.nn.functional.conv2d(x, w, padding=1), 2 * 32 * 128 * 16 * 16 * 128 * 9)
+    return {
+        "matmul_gflops": mm,
+        "conv3x3_gflops": conv,
+        "matmul_gflops_per_cpu_s": mm_cpu,
+        "conv3x3_gflops_per_cpu_s": conv_cpu,
+    }
+
+
+def clock() -> tuple[float, float]:
+    """(wall-clock, process CPU time) in seconds."""
+    return time.perf_counter(), time.process_time()
 
 
 class Timers:
-    """Seconds by part, accumulated while ``on``."""
+    """Wall-clock and CPU seconds by part, accumulated while ``on``."""
 
     def __init__(self):
         self.t = {"data": 0.0, "backward": 0.0, "optimiser": 0.0}
+        self.cpu = dict.fromkeys(self.t, 0.0)
         self.on = False
 
     def wrap(self, owner, name: str, part: str):
@@ -87,11 +106,13 @@ class Timers:
         def timed(*a, **kw):
             if not timers.on:
                 return orig(*a, **kw)
-            t0 = time.perf_counter()
+            t0, c0 = clock()
             try:
                 return orig(*a, **kw)
             finally:
-                timers.t[part] += time.perf_counter() - t0
+                t1, c1 = clock()
+                timers.t[part] += t1 - t0
+                timers.cpu[part] += c1 - c0
 
         setattr(owner, name, timed)
         return lambda: setattr(owner, name, orig)
@@ -121,14 +142,17 @@ def profile_family(family: str, steps: int, warmup: int) -> dict:
         timers.wrap(torch.optim.Adam, "step", "optimiser"),
         timers.wrap(torch.optim.Optimizer, "zero_grad", "optimiser"),
     ]
-    spans: list[tuple[float, float]] = []
+    spans: list[tuple[float, float]] = []  # wall-clock (start, end) of each step
+    cpu_spans: list[tuple[float, float]] = []  # the same in process CPU time
     step_fn = model.train_step
 
     def timed_step(*a, **k):
         timers.on = len(spans) >= warmup
-        t0 = time.perf_counter()
+        t0, c0 = clock()
         out = step_fn(*a, **k)
-        spans.append((t0, time.perf_counter()))
+        t1, c1 = clock()
+        spans.append((t0, t1))
+        cpu_spans.append((c0, c1))
         timers.on = False
         return out
 
@@ -141,16 +165,12 @@ def profile_family(family: str, steps: int, warmup: int) -> dict:
         for u in undo:
             u()
         del model.train_step
-    timed = spans[warmup:]
-    step_s = sum(b - a for a, b in timed) / len(timed)
-    # the loop's own work between two steps (log_every=1: a log line every step, the worst case)
-    loop_s = sum(timed[i + 1][0] - timed[i][1] for i in range(len(timed) - 1)) / max(1, len(timed) - 1)
-    parts = {k: v / len(timed) for k, v in timers.t.items()}
-    parts["forward"] = step_s - sum(parts.values())
-    parts["loop"] = loop_s
+    step_s, parts = split_steps(spans[warmup:], timers.t)
+    step_cpu_s, parts_cpu = split_steps(cpu_spans[warmup:], timers.cpu)
 
     flops, top = one_step_counts(model, data, batch)
-    total = step_s + loop_s
+    total = step_s + parts["loop"]
+    total_cpu = step_cpu_s + parts_cpu["loop"]
     shutil.rmtree(run_dir, ignore_errors=True)
     return {
         "family": family,
@@ -160,13 +180,30 @@ def profile_family(family: str, steps: int, warmup: int) -> dict:
         "seconds_per_step": total,
         "parts_s": parts,
         "parts_share": {k: v / total for k, v in parts.items()},
+        "cpu_seconds_per_step": total_cpu,
+        "parts_cpu_s": parts_cpu,
+        "parts_cpu_share": {k: v / total_cpu for k, v in parts_cpu.items()},
         "step_gflop": flops / 1e9,
         "achieved_gflops": flops / step_s / 1e9,
+        "achieved_gflops_per_cpu_s": flops / step_cpu_s / 1e9,
         "peaks_gflops": peaks,
         "share_of_matmul_peak": flops / step_s / 1e9 / peaks["matmul_gflops"],
         "share_of_conv_peak": flops / step_s / 1e9 / peaks["conv3x3_gflops"],
+        "cpu_share_of_matmul_peak": flops / step_cpu_s / 1e9 / peaks["matmul_gflops_per_cpu_s"],
+        "cpu_share_of_conv_peak": flops / step_cpu_s / 1e9 / peaks["conv3x3_gflops_per_cpu_s"],
         "top_ops": top,
     }
+
+
+def split_steps(spans: list[tuple[float, float]], timed_parts: dict) -> tuple[float, dict]:
+    """Mean step time and its parts, from the steps' (start, end) on one clock and the timed parts' totals."""
+    n = len(spans)
+    step = sum(b - a for a, b in spans) / n
+    parts = {k: v / n for k, v in timed_parts.items()}
+    parts["forward"] = step - sum(parts.values())  # the rest of train_step
+    # the loop's own work between two steps (log_every=1: a log line every step, the worst case)
+    parts["loop"] = sum(spans[i + 1][0] - spans[i][1] for i in range(n - 1)) / max(1, n - 1)
+    return step, parts
 
 
 def one_step_counts(model, data, batch) -> tuple[int, list]:
@@ -209,6 +246,13 @@ def main():
             f"{r['achieved_gflops']:.1f} GFLOP/s = {100 * r['share_of_conv_peak']:.0f}% of conv, "
             f"{100 * r['share_of_matmul_peak']:.0f}% of matmul; "
             + ", ".join(f"{k} {100 * v:.0f}%" for k, v in p.items()),
+            flush=True,
+        )
+        print(
+            f"{family} (CPU time): {r['cpu_seconds_per_step'] * 1000:.1f} CPU-ms/step, "
+            f"{r['achieved_gflops_per_cpu_s']:.1f} GFLOP per CPU-s = {100 * r['cpu_share_of_conv_peak']:.0f}% of conv, "
+            f"{100 * r['cpu_share_of_matmul_peak']:.0f}% of matmul; "
+            + ", ".join(f"{k} {100 * v:.0f}%" for k, v in r["parts_cpu_share"].items()),
             flush=True,
         )
         result["environment"] = {

@@ -22,7 +22,10 @@ steps of each side under ``torch.profiler``, the main thread's operator time spl
   the same kernels for the same shapes in float32, bf16 ones under autocast);
 - ``optimizer``: everything inside ``Optimizer.step`` and ``Optimizer.zero_grad``;
 - ``data``: the batch (pythae's DataLoader iteration; genlab's gather and conversion);
-- ``other``: the rest (elementwise ops of the loss and the activations, casts, autograd and Python).
+- ``copies``: ``aten::copy_`` and ``aten::_to_copy`` elsewhere: under bf16 autocast the casts of the
+  weights to bf16 in the forward pass and of their gradients back to float32 in the backward pass
+  (plus the inputs' casts);
+- ``other``: the rest (elementwise ops of the loss and the activations, autograd and Python).
 
 The profiler adds a few microseconds to every operator, so the split is reported as shares of the
 profiled time and, scaled by them, in milliseconds of the unprofiled step. The ceiling of a ratio:
@@ -62,6 +65,7 @@ from genlab.training.batches import Batches  # noqa: E402
 
 SIDES = ("pythae", "genlab", "genlab-bf16")
 GEMM = {"aten::mm", "aten::addmm"}
+COPIES = {"aten::copy_", "aten::_to_copy"}  # under autocast: the bf16 casts of weights, their gradients and inputs
 
 
 def pythae_step(train, init):
@@ -133,10 +137,11 @@ def split(prof) -> dict[str, float]:
         return None
 
     spans = [(e.time_range.start, e.time_range.end, part) for e in events if (part := part_of(e.name))]
-    parts = dict.fromkeys(("gemm", "optimizer", "data", "other"), 0.0)
+    parts = dict.fromkeys(("gemm", "optimizer", "data", "copies", "other"), 0.0)
     for e in events:
         part = next((p for a, b, p in spans if a <= e.time_range.start and e.time_range.end <= b), None)
-        parts[part or ("gemm" if e.name in GEMM else "other")] += e.self_cpu_time_total
+        part = part or ("gemm" if e.name in GEMM else "copies" if e.name in COPIES else "other")
+        parts[part] += e.self_cpu_time_total
     return {k: v / 1e6 for k, v in parts.items()}
 
 
@@ -161,7 +166,7 @@ def timing(steps: dict, n: int, rounds: int) -> dict:
 def profiled(steps: dict, n: int) -> dict:
     out = {}
     for side, step in steps.items():
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
             for _ in range(n):
                 step()
         parts = split(prof)
@@ -169,8 +174,23 @@ def profiled(steps: dict, n: int) -> dict:
         out[side] = {
             "profiled_ms_per_step": round(1e3 * total / n, 3),
             "share": {k: round(v / total, 4) for k, v in parts.items()},
+            "copies_by_shape": copies_by_shape(prof, n),
         }
     return out
+
+
+def copies_by_shape(prof, n: int, top: int = 4) -> list[dict]:
+    """The most expensive ``aten::copy_`` calls by tensor shape: calls and milliseconds per step."""
+    rows = [e for e in prof.key_averages(group_by_input_shape=True) if e.key == "aten::copy_"]
+    rows.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
+    return [
+        {
+            "shape": e.input_shapes[0] if e.input_shapes else [],
+            "calls_per_step": e.count / n,
+            "ms_per_step": round(e.self_cpu_time_total / 1e3 / n, 3),
+        }
+        for e in rows[:top]
+    ]
 
 
 def fit_parts(train, test, init, bf16: bool) -> dict[str, float]:
