@@ -10,6 +10,9 @@ process, 1 thread, the variants taking turns ``--rounds`` times:
              does around each forward pass)
     cl       the networks and the batch in channels-last memory format
     bf16cl   both
+    separate (CycleGAN) every network pass on its own batch, as before genlab ran a network's passes on
+             different images as one call (``cycle_update(..., batched=False)``; the default with
+             instance norm is batched)
 
     OMP_NUM_THREADS=1 nice -n 5 python benchmarks/translation_step_variants.py --side genlab-cyc --steps 4
 """
@@ -38,6 +41,11 @@ def time_step(side: str, variant: str, steps: int, warmup: int, paper_layers: bo
     from genlab.training.config import TrainConfig
 
     torch.set_num_threads(1)
+    if variant == "separate":
+        from genlab.models import cyclegan
+
+        batched_update = cyclegan.cycle_update
+        cyclegan.cycle_update = lambda *a, **kw: batched_update(*a, **{**kw, "batched": False})
     family, cfg = genlab_config(side, paper_layers)
     torch.manual_seed(0)
     model = build_model(family, **cfg)
