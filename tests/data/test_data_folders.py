@@ -9,6 +9,7 @@ from genlab.data import (
     load_dataset,
     load_paired_folder,
     load_unpaired_folder,
+    summary,
     to_float,
     to_uint8,
 )
@@ -117,6 +118,11 @@ def test_unpaired_folders(tmp_path):
     assert torch.equal(both.images[3], a.images[0]) and torch.equal(both.pair[4], b.images[4])
     test = load_dataset(str(tmp_path / "u"), "test", image_size=12)  # no testA/: the training images, said so
     assert test.meta["split_source"] == "train"
+    assert "the test images are the training images" in summary(both, test)
+    for d in "AB":  # with testA/ testB/ the line says nothing of it
+        _img(tmp_path / "u" / f"test{d}" / "0.png", color=d == "A")
+    test = load_dataset(str(tmp_path / "u"), "test", image_size=12)
+    assert test.meta["split_source"] == "test" and "training images" not in summary(both, test)
 
 
 def test_digits_and_registry():

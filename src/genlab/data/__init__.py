@@ -158,6 +158,8 @@ def summary(train: ImageData, test: ImageData) -> str:
     parts.append(f"{c}x{h}x{w}")
     if train.meta.get("subset"):
         parts.append(train.meta["subset"])
+    if test.meta.get("split_source") == "train" and train.meta.get("unpaired"):
+        parts.append("no testA/ testB/: the test images are the training images")
     return f"data {train.name}: " + ", ".join(parts)
 
 
