@@ -315,6 +315,8 @@ class CycleGANVoice(GenerativeModel):
         check_shape(a, c.image_shape, "this cyclegan-voice model (voice A)")
         b = self.rescale(batches.gather(shards.randint(len(batches.data), a.shape[0])).pair, 1)  # independent of a
         check_shape(b, c.image_shape, "this cyclegan-voice model (voice B)")
+        # passes one by one (batched=False), as the cyclegan-voice-recorded recipe was measured; its
+        # instance-normed networks would allow batching, which saves little at its batch of 8
         return cycle_update(self, a, b, optimizers, "lsgan", c.cycle_distance, c.cycle_beta)
 
     extra_state = CycleGAN.extra_state  # the two history pools, saved for exact resume
