@@ -12,7 +12,8 @@ for several training seeds, one process at a time, ``--threads`` threads each:
 
 Per task and precision: the mean and standard deviation of every metric over the seeds, and the
 training CPU seconds (user + system of the ``genlab train`` process). A metric is called level when
-the two means differ by no more than the larger of the two standard deviations. Resumable: a run
+the two means differ by no more than the larger of the two standard deviations (with two seeds or
+more; one seed has no spread to judge by). Resumable: a run
 whose evaluation is in ``--root`` is not trained again. Results: ``benchmarks/results/bf16_quality.json``.
 """
 
@@ -86,7 +87,8 @@ def summarise(runs: dict) -> dict:
                 for m in [*metrics, "train_cpu_s"]
                 if all(r.get(m) is not None for r in rs)
             }
-        if len(per) == 2:
+        seeds = min(len(runs.get(task, {}).get(side, [])) for side in SIDES)
+        if len(per) == 2 and seeds >= 2:  # one seed has no spread to judge a difference by
             per["level"] = {
                 m: abs(per["bf16"][m]["mean"] - per["fp32"][m]["mean"])
                 <= max(per["bf16"][m]["std"], per["fp32"][m]["std"])
