@@ -4,9 +4,11 @@ The README's measured runs of pix2pix and CycleGAN (``genlab train`` then ``genl
 commands of its "Measured with genlab evaluate" table), each in float32 and with ``amp_cpu=true``,
 for several training seeds, one process at a time, ``--threads`` threads each:
 
-    cyc    CycleGAN on fashion-stripes, 600 steps of batch 4: cycle L1, label preservation, FID, KID
-    maps   pix2pix on maps (aerial -> map), 3 epochs of batch 8: L1, PSNR, SSIM, pixel accuracy
-    edges  pix2pix on edges2fashion, 800 steps of batch 16: L1, PSNR, SSIM
+    cyclegan  CycleGAN on fashion-stripes, 600 steps of batch 4: cycle L1, label preservation, FID, KID
+    maps      pix2pix on maps (aerial -> map), 3 epochs of batch 8: L1, PSNR, SSIM, pixel accuracy
+    edges     pix2pix on edges2fashion, 800 steps of batch 16: L1, PSNR, SSIM
+
+(the rows of ``results.py``, their training arguments and metrics taken from there)
 
     python benchmarks/bf16_quality.py --root runs/bf16_quality --seeds 0,1,2
 
@@ -25,26 +27,15 @@ import os
 import platform
 import resource
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+from _cli import run_genlab
+from results import ROWS
+
 HERE = Path(__file__).resolve().parent
-TASKS = {
-    "cyc": (
-        ["--model", "cyclegan", "--data", "fashion-stripes", "--steps", "600", "--set", "batch_size=4"],
-        ["cycle_l1", "label_preservation", "fid", "kid"],
-    ),
-    "maps": (
-        ["--model", "pix2pix", "--data", "maps", "--epochs", "3", "--set", "batch_size=8"],
-        ["l1", "psnr", "ssim", "pixel_accuracy"],
-    ),
-    "edges": (
-        ["--model", "pix2pix", "--data", "edges2fashion", "--steps", "800", "--set", "batch_size=16"],
-        ["l1", "psnr", "ssim"],
-    ),
-}
+# name -> (genlab train arguments, the metrics compared): the translation rows of the README's table
+TASKS = {name: (train.split(), keys) for name, _, train, _, keys in ROWS if name in ("cyclegan", "maps", "edges")}
 SIDES = {"fp32": [], "bf16": ["--set", "amp_cpu=true"]}
 
 
@@ -53,18 +44,16 @@ def children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def run(root: Path, task: str, side: str, seed: int, env: dict) -> dict:
+def run(root: Path, task: str, side: str, seed: int) -> dict:
     """Train and evaluate one run (unless its evaluation is there); its metrics and training CPU seconds."""
     name = f"{task}_{side}_s{seed}"
     evaluation, record = root / f"eval_{name}.json", root / f"train_{name}.json"
     if not evaluation.exists():
         args, _ = TASKS[task]
-        cmd = [sys.executable, "-m", "genlab", "train", *args, *SIDES[side], "--seed", str(seed)]
         c0 = children_cpu()
-        subprocess.run([*cmd, "--out", str(root / name), "--quiet"], check=True, env=env)
+        run_genlab(["train", *args, *SIDES[side], "--seed", str(seed), "--out", str(root / name), "--quiet"])
         record.write_text(json.dumps({"train_cpu_s": children_cpu() - c0}) + "\n")
-        ev = [sys.executable, "-m", "genlab", "evaluate", str(root / name), "--out", str(evaluation)]
-        subprocess.run(ev, check=True, env=env, stdout=subprocess.DEVNULL)
+        run_genlab(["evaluate", str(root / name), "--out", str(evaluation)])
     out = json.loads(evaluation.read_text())
     out["train_cpu_s"] = json.loads(record.read_text())["train_cpu_s"] if record.exists() else None
     return out
@@ -108,12 +97,12 @@ def main() -> int:
     args = ap.parse_args()
     root = Path(args.root)
     root.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # for every genlab process this runs
     runs: dict = {}
     for seed in map(int, args.seeds.split(",")):
         for task in args.tasks.split(","):
             for side in SIDES:
-                runs.setdefault(task, {}).setdefault(side, []).append(run(root, task, side, seed, env))
+                runs.setdefault(task, {}).setdefault(side, []).append(run(root, task, side, seed))
     result = {
         "summary": summarise(runs),
         "settings": vars(args),
